@@ -1,0 +1,133 @@
+import { existsSync } from "node:fs";
+import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNats, type NatsServerHandle } from "./nats.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function makeWorkQueue(nc: NatsConnection, stream: string, ackWaitMs = 30_000): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({
+    name: stream,
+    subjects: [`${stream}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+  });
+  await jsm.consumers.add(stream, {
+    durable_name: "worker",
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(ackWaitMs),
+  });
+}
+
+describe("nats test harness", () => {
+  let nats: NatsServerHandle;
+  beforeAll(async () => {
+    nats = await startNats({ monitor: true });
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  it("starts a JetStream server with file storage on a loopback port", async () => {
+    expect(nats.url).toBe(`nats://127.0.0.1:${nats.port}`);
+    expect(nats.running).toBe(true);
+    expect(nats.version).toMatch(/^\d+\.\d+\.\d+/);
+    const res = await fetch(`${nats.monitorUrl}/jsz`);
+    const jsz = (await res.json()) as { config?: { store_dir?: string } };
+    expect(jsz.config?.store_dir).toContain(nats.storeDir);
+  });
+
+  it("publishes to and consumes from a work-queue stream with explicit acks", async () => {
+    const nc = await connect(nats.connectOptions);
+    try {
+      await makeWorkQueue(nc, "WQ1");
+      const js = jetstream(nc);
+      for (let i = 0; i < 10; i++) await js.publish(`WQ1.task`, enc.encode(`m${i}`));
+      const consumer = await js.consumers.get("WQ1", "worker");
+      const msgs = await consumer.consume({ max_messages: 5 });
+      const got: string[] = [];
+      for await (const m of msgs) {
+        got.push(dec.decode(m.data));
+        await m.ackAck();
+        if (got.length === 10) break;
+      }
+      expect(got).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+      const si = await (await jetstreamManager(nc)).streams.info("WQ1");
+      expect(si.state.messages).toBe(0); // work queue: acked messages are removed
+    } finally {
+      await nc.close();
+    }
+  });
+
+  for (const mode of ["graceful", "kill"] as const) {
+    it(`restart (${mode}) keeps an un-acked message in file storage on the same port`, async () => {
+      const stream = mode === "kill" ? "WQKILL" : "WQRESTART";
+      const port = nats.port;
+      let nc = await connect(nats.connectOptions);
+      await makeWorkQueue(nc, stream, 1_000);
+      const js = jetstream(nc);
+      await js.publish(`${stream}.task`, enc.encode("survivor"));
+      const first = await (await js.consumers.get(stream, "worker")).next({ expires: 5_000 });
+      expect(first && dec.decode(first.data)).toBe("survivor"); // received, never acked
+      await nc.close();
+
+      if (mode === "kill") {
+        await nats.kill();
+        expect(nats.running).toBe(false);
+        expect(existsSync(nats.storeDir)).toBe(true);
+        await nats.restart();
+      } else {
+        const pid = nats.pid;
+        await nats.restart();
+        expect(nats.pid).not.toBe(pid);
+      }
+      expect(nats.running).toBe(true);
+      expect(nats.port).toBe(port);
+
+      nc = await connect(nats.connectOptions);
+      try {
+        const again = await (await jetstream(nc).consumers.get(stream, "worker")).next({ expires: 10_000 });
+        expect(again && dec.decode(again.data)).toBe("survivor");
+        expect(again!.info.deliveryCount).toBeGreaterThanOrEqual(2);
+        await again!.ackAck();
+      } finally {
+        await nc.close();
+      }
+    });
+  }
+});
+
+describe("nats test harness options", () => {
+  it("requires a token when one is set, and applies max_payload", async () => {
+    const nats = await startNats({ token: "s3cret", maxPayload: 8 * 1024 * 1024, jetstream: false });
+    try {
+      await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow();
+      const nc = await connect(nats.connectOptions);
+      expect(nc.info?.max_payload).toBe(8 * 1024 * 1024);
+      const sub = nc.subscribe("big", { max: 1 });
+      const big = new Uint8Array(5 * 1024 * 1024).fill(7);
+      nc.publish("big", big);
+      for await (const m of sub) expect(m.data.length).toBe(big.length);
+      await nc.close();
+    } finally {
+      await nats.stop();
+    }
+  });
+
+  it("requires user and password when set; stop() ends the server and removes its temp dir", async () => {
+    const nats = await startNats({ user: "alice", password: "pw" });
+    await expect(connect({ servers: nats.url, user: "alice", pass: "wrong", reconnect: false })).rejects.toThrow();
+    const nc = await connect(nats.connectOptions);
+    await nc.flush();
+    await nc.close();
+    const pid = nats.pid!;
+    await nats.stop();
+    expect(nats.running).toBe(false);
+    expect(existsSync(nats.storeDir)).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow();
+    await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow();
+  });
+});
