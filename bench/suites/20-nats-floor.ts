@@ -1,0 +1,284 @@
+// The physical floor of the distributed engine: what nats-server and the nats.js v3 client do on this machine
+// with no JobChain code in the path. Everything runs against a nats-server started by the test harness
+// (JetStream, file storage, loopback), in this one process, and is stopped at the end.
+//
+//   - core NATS request-reply, one synchronous client: req/s, p50/p99 round trip
+//   - JetStream async publish to a file-storage work-queue stream: msgs/s
+//   - JetStream durable pull consumer, consume() with explicit acks: msgs/s
+//   - a 3-hop JetStream pipeline (submit -> stage1 -> stage2 -> stage3 -> result, every hop a work-queue stream
+//     with a durable consumer, each stage acks its input once its output is stored): tasks/s at full load, and
+//     per-hop latency at half that load (the load at which the design's per-hop latency target is stated)
+import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
+import type { BenchRow, BenchSuite } from "../types.ts";
+import { now, percentiles, rate, sleep, Window } from "./lib/stats.ts";
+
+const REQ_N = 20_000;
+const REQ_WARMUP = 2_000;
+const PUB_N = 100_000;
+const PAYLOAD = 128;
+const PUB_WINDOW = 1_000;
+const PIPE_N = 20_000;
+const PIPE_WARMUP = 2_000;
+const PIPE_IN_SYSTEM = 1_000;
+const HALF_LOAD_SECONDS = 3;
+/** Longest any one phase may run; a phase cut short reports the rate over what it completed. */
+const PHASE_CAP_MS = 20_000;
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+async function workQueue(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
+  await jsm.streams.add({ name, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+  await jsm.consumers.add(name, { durable_name: "worker", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
+}
+
+async function requestReply(server: NatsServerHandle): Promise<BenchRow[]> {
+  const responder = await connect({ ...server.connectOptions, name: "bench-responder" });
+  const client = await connect({ ...server.connectOptions, name: "bench-requester" });
+  try {
+    responder.subscribe("bench.echo", { callback: (_err, m) => void m.respond(m.data) });
+    await responder.flush();
+    const payload = new Uint8Array(PAYLOAD);
+    for (let i = 0; i < REQ_WARMUP; i++) await client.request("bench.echo", payload, { timeout: 5_000 });
+    const rtt = new Float64Array(REQ_N);
+    const t0 = now();
+    let n = 0;
+    for (; n < REQ_N; n++) {
+      const t = now();
+      await client.request("bench.echo", payload, { timeout: 5_000 });
+      rtt[n] = now() - t;
+      if ((n & 1023) === 0 && now() - t0 > PHASE_CAP_MS) break;
+    }
+    const elapsed = now() - t0;
+    const [p50, p99] = percentiles(rtt.subarray(0, n), [50, 99]);
+    const note = `1 synchronous client, ${fmtInt(n)} round trips, ${PAYLOAD} B`;
+    return [
+      { name: "core request-reply, 1 sync client", value: rate(n, elapsed), unit: "req/s", note },
+      { name: "core request-reply round trip p50", value: p50! * 1000, unit: "µs" },
+      { name: "core request-reply round trip p99", value: p99! * 1000, unit: "µs" },
+    ];
+  } finally {
+    await client.close();
+    await responder.close();
+  }
+}
+
+async function publishConsume(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager): Promise<BenchRow[]> {
+  await workQueue(jsm, "FLOOR", "floor.work");
+  const payload = new Uint8Array(PAYLOAD).fill(1);
+  const win = new Window(PUB_WINDOW);
+  let failed: unknown;
+  const t0 = now();
+  let sent = 0;
+  for (; sent < PUB_N && failed === undefined; sent++) {
+    const s = win.slot();
+    if (s) await s;
+    js.publish("floor.work", payload).then(
+      () => win.done(),
+      (err) => {
+        failed ??= err;
+        win.done();
+      },
+    );
+    if ((sent & 1023) === 0 && now() - t0 > PHASE_CAP_MS) break;
+  }
+  await win.drain();
+  const pubMs = now() - t0;
+  if (failed) throw failed;
+  const stored = (await jsm.streams.info("FLOOR")).state.messages;
+
+  const consumer = await js.consumers.get("FLOOR", "worker");
+  const t1 = now();
+  let got = 0;
+  const msgs = await consumer.consume({ max_messages: 1_000 });
+  const cap = setTimeout(() => void msgs.stop(), PHASE_CAP_MS);
+  for await (const m of msgs) {
+    m.ack();
+    if (++got === stored) break;
+  }
+  clearTimeout(cap);
+  const consumeMs = now() - t1;
+  await nc.flush();
+  await msgs.close();
+  return [
+    {
+      name: "JetStream async publish, file work queue",
+      value: rate(sent, pubMs),
+      unit: "msgs/s",
+      note: `${fmtInt(sent)} msgs of ${PAYLOAD} B, ${PUB_WINDOW} acks outstanding`,
+    },
+    {
+      name: "JetStream durable consume(), explicit acks",
+      value: rate(got, consumeMs),
+      unit: "msgs/s",
+      note: `${fmtInt(got)} msgs, 1 client, max_messages 1000`,
+    },
+  ];
+}
+
+// ---- 3-hop pipeline ----------------------------------------------------------------------------------------------
+// Payload: [task id, submit time, time the previous hop published] as float64s (performance.now() ms), padded.
+
+const SUBJECTS = ["pipe.s1", "pipe.s2", "pipe.s3", "pipe.result"] as const;
+const STREAMS = ["PIPE_S1", "PIPE_S2", "PIPE_S3", "PIPE_RESULT"] as const;
+const HOPS = 4; // submit->stage1, stage1->stage2, stage2->stage3, stage3->result
+
+interface Pipeline {
+  submit(id: number): Promise<unknown>;
+  /** Per-hop latencies (ms) and end-to-end latencies recorded since the last reset. */
+  hops: number[];
+  e2e: number[];
+  record: boolean;
+  completed: number;
+  stop(): Promise<void>;
+}
+
+async function pipeline(js: JetStreamClient, jsm: JetStreamManager): Promise<Pipeline> {
+  for (let i = 0; i < STREAMS.length; i++) await workQueue(jsm, STREAMS[i]!, SUBJECTS[i]!);
+  const p: Pipeline = {
+    hops: [],
+    e2e: [],
+    record: false,
+    completed: 0,
+    submit(id: number) {
+      const buf = new Uint8Array(PAYLOAD);
+      const dv = new DataView(buf.buffer);
+      const t = now();
+      dv.setFloat64(0, id);
+      dv.setFloat64(8, t);
+      dv.setFloat64(16, t);
+      return js.publish(SUBJECTS[0], buf);
+    },
+    stop: async () => {},
+  };
+  const loops: Promise<void>[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  for (let stage = 0; stage < STREAMS.length; stage++) {
+    const consumer = await js.consumers.get(STREAMS[stage]!, "worker");
+    const msgs = await consumer.consume({ max_messages: 1_000 });
+    closers.push(async () => void (await msgs.close()));
+    const next = SUBJECTS[stage + 1];
+    loops.push(
+      (async () => {
+        for await (const m of msgs) {
+          const t = now();
+          const out = new Uint8Array(m.data);
+          const dv = new DataView(out.buffer);
+          if (p.record) p.hops.push(t - dv.getFloat64(16));
+          if (next === undefined) {
+            if (p.record) p.e2e.push(t - dv.getFloat64(8));
+            p.completed++;
+            m.ack();
+            continue;
+          }
+          dv.setFloat64(16, now());
+          // Hand-off: the input is acked only once the output is stored in the next stream.
+          js.publish(next, out).then(
+            () => m.ack(),
+            () => m.nak(),
+          );
+        }
+      })(),
+    );
+  }
+  p.stop = async () => {
+    for (const c of closers) await c();
+    await Promise.allSettled(loops);
+  };
+  return p;
+}
+
+/** Runs `n` tasks through the pipeline keeping at most `inSystem` unfinished; returns [completed, ms]. */
+async function pipelineFullLoad(p: Pipeline, n: number, inSystem: number): Promise<[number, number]> {
+  const start = p.completed;
+  const t0 = now();
+  let submitted = 0;
+  while (p.completed - start < n) {
+    while (submitted < n && submitted - (p.completed - start) < inSystem) p.submit(submitted++).catch(() => {});
+    if (now() - t0 > PHASE_CAP_MS) break;
+    await sleep(0);
+  }
+  return [p.completed - start, now() - t0];
+}
+
+/** Submits at `perSecond` for `seconds`, then waits for the stragglers; returns the tasks submitted. */
+async function pipelinePaced(p: Pipeline, perSecond: number, seconds: number): Promise<number> {
+  const start = p.completed;
+  const total = Math.round(perSecond * seconds);
+  const t0 = now();
+  let submitted = 0;
+  while (submitted < total) {
+    const due = Math.min(total, Math.floor(((now() - t0) / 1000) * perSecond));
+    while (submitted < due) p.submit(submitted++).catch(() => {});
+    await sleep(1);
+  }
+  const deadline = now() + 10_000;
+  while (p.completed - start < total && now() < deadline) await sleep(5);
+  return total;
+}
+
+async function threeHop(js: JetStreamClient, jsm: JetStreamManager): Promise<BenchRow[]> {
+  const p = await pipeline(js, jsm);
+  try {
+    await pipelineFullLoad(p, PIPE_WARMUP, PIPE_IN_SYSTEM);
+    const [done, ms] = await pipelineFullLoad(p, PIPE_N, PIPE_IN_SYSTEM);
+    const full = rate(done, ms);
+    const half = Math.max(100, Math.round(full / 2));
+    p.record = true;
+    const paced = await pipelinePaced(p, half, HALF_LOAD_SECONDS);
+    p.record = false;
+    const [h50, h99] = percentiles(p.hops, [50, 99]);
+    const [e50] = percentiles(p.e2e, [50]);
+    const capped = done < PIPE_N ? ` (time-capped: ${fmtInt(done)} of ${fmtInt(PIPE_N)})` : "";
+    return [
+      {
+        name: "3-hop JetStream pipeline, full load",
+        value: full,
+        unit: "tasks/s",
+        note: `${fmtInt(done)} tasks, ${PIPE_IN_SYSTEM} in flight, 1 process, 4 file work-queue streams${capped}`,
+      },
+      {
+        name: "3-hop pipeline per-hop latency p50, half load",
+        value: h50! * 1000,
+        unit: "µs",
+        note: `${fmtInt(paced)} tasks at ${fmtInt(half)}/s; ${HOPS} hops each (submit, 2 stage hand-offs, result)`,
+      },
+      { name: "3-hop pipeline per-hop latency p99, half load", value: h99! * 1000, unit: "µs" },
+      { name: "3-hop pipeline end-to-end p50, half load", value: e50! * 1000, unit: "µs" },
+    ];
+  } finally {
+    await p.stop();
+  }
+}
+
+const suite: BenchSuite = {
+  name: "nats-floor",
+  async run() {
+    const server = await startNats();
+    let nc: NatsConnection | undefined;
+    try {
+      const rows: BenchRow[] = [];
+      rows.push(...(await requestReply(server)));
+      nc = await connect({ ...server.connectOptions, name: "bench-js" });
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      rows.push(...(await publishConsume(nc, js, jsm)));
+      rows.push(...(await threeHop(js, jsm)));
+      rows[0]!.note += `; nats-server ${server.version}`;
+      return rows;
+    } finally {
+      await nc?.close();
+      await server.stop();
+    }
+  },
+};
+export default suite;
