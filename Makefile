@@ -59,7 +59,7 @@ unit: build ## run the tests that need no servers
 	$(VITEST) run core jobs cli
 
 demo: build ## run the example pipeline on the embedded engine
-	node bin/jobchain.js run examples/pipeline --inputs examples/pipeline/tasks.jsonl --format pretty
+	node bin/jobchain.js run examples/pipeline --graph text_report/detailed --inputs examples/pipeline/tasks.jsonl --format pretty
 
 bench: build $(BENCH_PREREQS) ## measure the engine against its baselines; table on stdout, JSON in bench/results/
 	node bench/run.ts

@@ -1,0 +1,58 @@
+// Shapes of the configuration sections. These zod schemas are the single source of truth for the file
+// format: the loader validates with them, and the CRD schema is generated from them.
+import { z } from "zod";
+
+/** Names of graphs, jobs and parameter groups: they become parts of ids, NATS subjects and resource names. */
+export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+export const NAME_RULE = "letters, digits, '_' and '-' (not starting with '-')";
+export const nameSchema = z.string().regex(NAME_PATTERN, `a name may contain only ${NAME_RULE}`);
+
+export const backoffSchema = z.union([
+  z.number().nonnegative(),
+  z.strictObject({
+    initial: z.number().nonnegative().optional(),
+    factor: z.number().min(1).optional(),
+    max: z.number().nonnegative().optional(),
+    jitter: z.boolean().optional(),
+  }),
+]);
+
+export const retrySchema = z.strictObject({
+  attempts: z.int().min(1).max(1000),
+  backoff: backoffSchema.optional(),
+});
+
+export const rateLimitSchema = z.strictObject({
+  max: z.int().positive(),
+  per: z.number().positive().optional(),
+  key: z.string().min(1).optional(),
+});
+
+export const jobEntrySchema = z.strictObject({
+  type: z.string().min(1),
+  properties: z.record(z.string(), z.unknown()).nullish(),
+  /** Seconds one attempt may take. */
+  timeout: z.number().positive().optional(),
+  retry: retrySchema.optional(),
+  concurrency: z.int().positive().optional(),
+  rateLimit: rateLimitSchema.optional(),
+  save_result: z.boolean().optional(),
+});
+export type JobEntry = z.infer<typeof jobEntrySchema>;
+
+export const jobsSectionSchema = z.record(nameSchema, jobEntrySchema);
+
+/** A graph node: `{next: [..]}`; an empty value means a tail. `next` may also be a single name. */
+export const graphNodeSchema = z
+  .strictObject({ next: z.union([z.array(z.string()), z.string()]).nullish() })
+  .nullish();
+export const graphsSectionSchema = z.record(nameSchema, z.record(nameSchema, graphNodeSchema));
+
+export const paramSetSchema = z.record(z.string(), z.unknown());
+/** `graph: { group: { job: {param: value} | [{param: value}] } }` */
+export const parametersSectionSchema = z.record(
+  nameSchema,
+  z.record(nameSchema, z.record(nameSchema, z.union([paramSetSchema, z.array(paramSetSchema)]))),
+);
+
+export const ALLOWED_JOB_FIELDS = Object.keys(jobEntrySchema.shape);

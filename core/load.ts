@@ -1,0 +1,103 @@
+// From a configuration path to a running chain: discover job classes, read and check the configuration,
+// construct one job instance per node of each graph instance.
+import path from "node:path";
+import { builtinJobs } from "../jobs/index.ts";
+import { JobChain, type ChainOptions, type RunnableGraph } from "./chain.ts";
+import { readConfigSources, resolveConfig, sourcesFromObject, type ChainConfig, type Section } from "./config/index.ts";
+import { ConfigError, type ConfigProblem } from "./errors.ts";
+import { JobRegistry } from "./registry.ts";
+
+let builtins: JobRegistry | undefined;
+
+/** A registry holding the built-in jobs (Echo, Merge, Delay, HttpFetch, OpenAIChat, ...). */
+export function builtinRegistry(): JobRegistry {
+  if (!builtins) {
+    builtins = new JobRegistry();
+    for (const cls of builtinJobs) builtins.register(cls, "built-in", true);
+  }
+  return builtins.clone();
+}
+
+export interface LoadOptions {
+  /** More directories of job modules, besides `<config dir>/jobs/`. */
+  jobDirs?: readonly string[] | undefined;
+  /** Start from this registry instead of the built-in jobs alone. */
+  registry?: JobRegistry | undefined;
+}
+
+export interface LoadedConfig {
+  config: ChainConfig;
+  registry: JobRegistry;
+}
+
+/**
+ * Reads the configuration at `target` (a directory or a combined file), loads job classes from
+ * `<config dir>/jobs/` and every `jobDirs` entry, and checks everything. Rejects with ConfigError listing every
+ * problem.
+ */
+export async function loadConfig(target: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  const sources = readConfigSources(target);
+  return finishLoad(sources, options);
+}
+
+/** Like loadConfig, for a configuration written as an object (`{jobs, graphs, parameters}`). */
+export async function loadConfigObject(
+  config: Partial<Record<Section, unknown>>,
+  options: LoadOptions & { dir?: string } = {},
+): Promise<LoadedConfig> {
+  return finishLoad(sourcesFromObject(config, "<inline config>", options.dir), options);
+}
+
+async function finishLoad(sources: ReturnType<typeof readConfigSources>, options: LoadOptions): Promise<LoadedConfig> {
+  const registry = options.registry?.clone() ?? builtinRegistry();
+  const problems: ConfigProblem[] = [];
+  const dirs: string[] = [];
+  if (sources.files.length > 0) {
+    const own = path.join(sources.dir, "jobs");
+    dirs.push(own);
+    problems.push(...(await registry.loadDirectory(own, { required: false })));
+  }
+  for (const dir of options.jobDirs ?? []) {
+    dirs.push(dir);
+    problems.push(...(await registry.loadDirectory(dir)));
+  }
+  const config = resolveConfig(
+    { ...sources, problems: [...sources.problems, ...problems] },
+    { knownTypes: new Set(registry.names()), jobDirs: dirs, jobModulesFailed: problems.length > 0 },
+  );
+  return { config, registry };
+}
+
+/** Constructs the job instances of every graph instance. Rejects with ConfigError if a constructor throws. */
+export function instantiate(config: ChainConfig, registry: JobRegistry): RunnableGraph[] {
+  const problems: ConfigProblem[] = [];
+  const graphs = config.instances.map((inst) => ({
+    ...inst,
+    nodes: inst.nodes.map((n) => {
+      const cls = registry.get(n.type);
+      let job;
+      try {
+        job = new cls(n.name, n.properties);
+      } catch (err) {
+        problems.push({
+          file: config.files[0] ?? config.dir,
+          path: ["jobs", n.name],
+          message: `job '${n.name}' (${n.type}) of graph '${inst.id}' could not be constructed: ${(err as Error).message}`,
+          hint: "check the job's properties",
+        });
+      }
+      return { ...n, job: job! };
+    }),
+  }));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return graphs;
+}
+
+/**
+ * Loads the configuration at `target` and builds a chain of all its graph instances.
+ * Rejects with ConfigError listing every problem when the configuration is invalid.
+ */
+export async function loadChain(target: string, options: ChainOptions & LoadOptions = {}): Promise<JobChain> {
+  const { config, registry } = await loadConfig(target, options);
+  return new JobChain(instantiate(config, registry), options);
+}
