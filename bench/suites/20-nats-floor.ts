@@ -142,8 +142,12 @@ interface Pipeline {
   stop(): Promise<void>;
 }
 
-async function pipeline(js: JetStreamClient, jsm: JetStreamManager): Promise<Pipeline> {
+/** Each stage (and the result collector) has its own connection, as separate runner processes would. */
+async function pipeline(server: NatsServerHandle, js: JetStreamClient, jsm: JetStreamManager): Promise<Pipeline> {
   for (let i = 0; i < STREAMS.length; i++) await workQueue(jsm, STREAMS[i]!, SUBJECTS[i]!);
+  const conns: NatsConnection[] = [];
+  const loops: Promise<void>[] = [];
+  const closers: (() => Promise<void>)[] = [];
   const p: Pipeline = {
     hops: [],
     e2e: [],
@@ -158,42 +162,48 @@ async function pipeline(js: JetStreamClient, jsm: JetStreamManager): Promise<Pip
       dv.setFloat64(16, t);
       return js.publish(SUBJECTS[0], buf);
     },
-    stop: async () => {},
+    async stop() {
+      for (const c of closers) await c();
+      await Promise.allSettled(loops);
+      for (const nc of conns) await nc.close();
+    },
   };
-  const loops: Promise<void>[] = [];
-  const closers: (() => Promise<void>)[] = [];
-  for (let stage = 0; stage < STREAMS.length; stage++) {
-    const consumer = await js.consumers.get(STREAMS[stage]!, "worker");
-    const msgs = await consumer.consume({ max_messages: 1_000 });
-    closers.push(async () => void (await msgs.close()));
-    const next = SUBJECTS[stage + 1];
-    loops.push(
-      (async () => {
-        for await (const m of msgs) {
-          const t = now();
-          const out = new Uint8Array(m.data);
-          const dv = new DataView(out.buffer);
-          if (p.record) p.hops.push(t - dv.getFloat64(16));
-          if (next === undefined) {
-            if (p.record) p.e2e.push(t - dv.getFloat64(8));
-            p.completed++;
-            m.ack();
-            continue;
+  try {
+    for (let stage = 0; stage < STREAMS.length; stage++) {
+      const nc = await connect({ ...server.connectOptions, name: `bench-stage${stage + 1}` });
+      conns.push(nc);
+      const sjs = jetstream(nc);
+      const consumer = await sjs.consumers.get(STREAMS[stage]!, "worker");
+      const msgs = await consumer.consume({ max_messages: 1_000 });
+      closers.push(async () => void (await msgs.close()));
+      const next = SUBJECTS[stage + 1];
+      loops.push(
+        (async () => {
+          for await (const m of msgs) {
+            const t = now();
+            const out = new Uint8Array(m.data);
+            const dv = new DataView(out.buffer);
+            if (p.record) p.hops.push(t - dv.getFloat64(16));
+            if (next === undefined) {
+              if (p.record) p.e2e.push(t - dv.getFloat64(8));
+              p.completed++;
+              m.ack();
+              continue;
+            }
+            dv.setFloat64(16, now());
+            // Hand-off: the input is acked only once the output is stored in the next stream.
+            sjs.publish(next, out).then(
+              () => m.ack(),
+              () => m.nak(),
+            );
           }
-          dv.setFloat64(16, now());
-          // Hand-off: the input is acked only once the output is stored in the next stream.
-          js.publish(next, out).then(
-            () => m.ack(),
-            () => m.nak(),
-          );
-        }
-      })(),
-    );
+        })(),
+      );
+    }
+  } catch (err) {
+    await p.stop();
+    throw err;
   }
-  p.stop = async () => {
-    for (const c of closers) await c();
-    await Promise.allSettled(loops);
-  };
   return p;
 }
 
@@ -226,8 +236,8 @@ async function pipelinePaced(p: Pipeline, perSecond: number, seconds: number): P
   return total;
 }
 
-async function threeHop(js: JetStreamClient, jsm: JetStreamManager): Promise<BenchRow[]> {
-  const p = await pipeline(js, jsm);
+async function threeHop(server: NatsServerHandle, js: JetStreamClient, jsm: JetStreamManager): Promise<BenchRow[]> {
+  const p = await pipeline(server, js, jsm);
   try {
     await pipelineFullLoad(p, PIPE_WARMUP, PIPE_IN_SYSTEM);
     const [done, ms] = await pipelineFullLoad(p, PIPE_N, PIPE_IN_SYSTEM);
@@ -244,7 +254,7 @@ async function threeHop(js: JetStreamClient, jsm: JetStreamManager): Promise<Ben
         name: "3-hop JetStream pipeline, full load",
         value: full,
         unit: "tasks/s",
-        note: `${fmtInt(done)} tasks, ${PIPE_IN_SYSTEM} in flight, 1 process, 4 file work-queue streams${capped}`,
+        note: `${fmtInt(done)} tasks, ${PIPE_IN_SYSTEM} in flight, 1 process, a connection per stage, 4 file work-queue streams${capped}`,
       },
       {
         name: "3-hop pipeline per-hop latency p50, half load",
@@ -272,7 +282,7 @@ const suite: BenchSuite = {
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
       rows.push(...(await publishConsume(nc, js, jsm)));
-      rows.push(...(await threeHop(js, jsm)));
+      rows.push(...(await threeHop(server, js, jsm)));
       rows[0]!.note += `; nats-server ${server.version}`;
       return rows;
     } finally {
