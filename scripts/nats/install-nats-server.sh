@@ -44,10 +44,16 @@ build_with_go() {
   log "built $("$BIN" --version) in $((SECONDS - start)) s"
 }
 
+# Debian's package puts the binary in /usr/sbin, which is not on every user's PATH.
+system_nats_server() {
+  command -v nats-server 2>/dev/null || { [[ -x /usr/sbin/nats-server ]] && echo /usr/sbin/nats-server; }
+}
+
 install_with_apt() {
-  if command -v nats-server >/dev/null 2>&1; then
-    log "using $(command -v nats-server) ($(nats-server --version 2>&1))"
-    command -v nats-server
+  local found
+  if found=$(system_nats_server); then
+    log "using $found ($("$found" --version 2>&1))"
+    echo "$found"
     return 0
   fi
   local sudo=""
@@ -55,7 +61,7 @@ install_with_apt() {
   command -v apt-get >/dev/null 2>&1 || { log "neither Go nor apt-get is available; install nats-server by hand"; return 1; }
   log "installing Debian's nats-server package"
   $sudo apt-get install -y nats-server >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y nats-server >&2; }
-  command -v nats-server
+  system_nats_server
 }
 
 if build_with_go; then

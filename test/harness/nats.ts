@@ -112,7 +112,8 @@ function isExecutable(file: string): boolean {
 
 /**
  * The nats-server binary: $JOBCHAIN_NATS_SERVER, else the newest version in
- * $JOBCHAIN_CACHE_DIR/nats-server/<version>/bin/nats-server (default cache ~/.cache/jobchain), else PATH.
+ * $JOBCHAIN_CACHE_DIR/nats-server/<version>/bin/nats-server (default cache ~/.cache/jobchain), else PATH
+ * (and /usr/sbin, where Debian's package puts it).
  * Throws with the fix (`make nats-server`) when none is found.
  */
 export function findNatsServer(): string {
@@ -130,7 +131,8 @@ export function findNatsServer(): string {
     const newest = versions.at(-1);
     if (newest) return path.join(root, newest, "bin", "nats-server");
   }
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+  // Debian's package installs into /usr/sbin, which is not on every user's PATH.
+  for (const dir of [...(process.env.PATH ?? "").split(path.delimiter), "/usr/sbin"]) {
     if (!dir) continue;
     const candidate = path.join(dir, "nats-server");
     if (isExecutable(candidate)) return candidate;
