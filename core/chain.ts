@@ -1,6 +1,6 @@
 // The in-process engine: one warm instance of each graph, shared by every task. A task's state lives in a
 // TaskRun; job instances are shared and never hold per-task state.
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import {
@@ -180,6 +180,14 @@ class Context implements JobContext {
   }
 }
 
+// Generated ids: a random per-process prefix and a counter. Unique across processes without the cost of a UUID
+// per task.
+const ID_PREFIX = randomBytes(6).toString("hex");
+let idCounter = 0;
+function newTaskId(): string {
+  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
+}
+
 /** Wraps a non-object return value as `{ result: value }`; objects pass unchanged. */
 export function normalizeOutput(value: unknown): JobOutput {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JobOutput) : { result: value };
@@ -339,9 +347,12 @@ export class JobChain {
    * graph, and with ClosedError after markInputCompleted.
    */
   submitTask(task: unknown, options?: SubmitOptions): Promise<JobOutput> {
-    return this.execute(task, options).then((o) => {
-      if (o.status === "succeeded") return o.result;
-      throw new TaskFailedError(o.id, o.graph, o.error);
+    return new Promise<JobOutput>((resolve, reject) => {
+      const err = this.enqueue(task, options, (o) => {
+        if (o.status === "succeeded") resolve(o.result);
+        else reject(new TaskFailedError(o.id, o.graph, o.error));
+      });
+      if (err) reject(err);
     });
   }
 
@@ -350,25 +361,31 @@ export class JobChain {
    * closed chain). The result handler sees the same outcome.
    */
   execute(task: unknown, options?: SubmitOptions): Promise<TaskOutcome> {
-    if (this.closed) return Promise.reject(new ClosedError());
+    return new Promise<TaskOutcome>((resolve, reject) => {
+      const err = this.enqueue(task, options, resolve);
+      if (err) reject(err);
+    });
+  }
+
+  /** Starts or queues a task; returns the error instead when it cannot be accepted. */
+  private enqueue(task: unknown, options: SubmitOptions | undefined, settle: (o: TaskOutcome) => void): Error | undefined {
+    if (this.closed) return new ClosedError();
     let rt: RtGraph;
     try {
       rt = this.lookup(options?.graph);
     } catch (err) {
-      return Promise.reject(err);
+      return err as Error;
     }
     let id = options?.id;
     if (id === undefined) {
       const own = (task as { id?: unknown } | null)?.id;
-      id = typeof own === "string" || typeof own === "number" ? String(own) : randomUUID();
+      id = typeof own === "string" || typeof own === "number" ? String(own) : newTaskId();
     }
     const run = new TaskRun(id, rt, task);
     run.timeout = options?.timeout ?? this.options.taskTimeout;
     run.external = options?.signal;
+    run.resolve = settle;
     this.counts.submitted++;
-    const promise = new Promise<TaskOutcome>((resolve) => {
-      run.resolve = resolve;
-    });
     if (!this.initDone) {
       this.initialized ??= this.init();
       this.counts.queued++;
@@ -387,7 +404,7 @@ export class JobChain {
     } else {
       this.admit(run);
     }
-    return promise;
+    return undefined;
   }
 
   /** Calls `init()` of every job that has one, once. */
@@ -427,7 +444,7 @@ export class JobChain {
       run.timer = setTimeout(() => this.abortRun(run, "deadline", new JobTimeoutError("task", seconds)), seconds * 1000);
     }
     const heads = rt.heads;
-    for (let i = 0; i < heads.length; i++) void this.runNode(run, heads[i]!);
+    for (let i = 0; i < heads.length; i++) void this.runFrom(run, heads[i]!);
   }
 
   private abortRun(run: TaskRun, why: string, reason: unknown): void {
@@ -436,33 +453,44 @@ export class JobChain {
     this.fail(run, run.running ?? run.rt.heads[0]!.name, err, undefined);
   }
 
-  private async runNode(run: TaskRun, node: RtNode): Promise<void> {
-    if (run.finished) return;
-    run.running = node.name;
-    let output: JobOutput;
-    try {
-      if (node.plain && !this.tracer) {
-        output = normalizeOutput(await node.job.run(run.task, new Context(this, run, node, 1)));
-      } else {
-        output = await this.runWithPolicy(run, node);
+  /**
+   * Runs `node` and then, in the same async frame, the first successor it makes ready, and so on: a linear
+   * stretch of the graph costs one frame per task, not one per job. Further ready successors (fan-out) get
+   * frames of their own. Never rejects: failures end the task.
+   */
+  private async runFrom(run: TaskRun, first: RtNode): Promise<void> {
+    let node: RtNode | undefined = first;
+    while (node !== undefined) {
+      if (run.finished) return;
+      run.running = node.name;
+      let output: JobOutput;
+      try {
+        if (node.plain && this.tracer === undefined) {
+          output = normalizeOutput(await node.job.run(run.task, new Context(this, run, node, 1)));
+        } else {
+          output = await this.runWithPolicy(run, node);
+        }
+      } catch (err) {
+        if (err instanceof AttemptError) this.fail(run, node.name, err.cause, err.attempt);
+        else this.fail(run, node.name, err, 1);
+        return;
       }
-    } catch (err) {
-      if (err instanceof AttemptError) this.fail(run, node.name, err.cause, err.attempt);
-      else this.fail(run, node.name, err, 1);
-      return;
-    }
-    if (run.finished) return;
-    run.outputs[node.index] = output;
-    if (node.spec.saveResult) (run.saved ??= {})[node.name] = output;
-    if (node.tail && --run.tailsLeft === 0) {
-      this.succeed(run);
-      return;
-    }
-    const next = node.next;
-    const waiting = run.waiting;
-    for (let i = 0; i < next.length; i++) {
-      const s = next[i]!;
-      if (--waiting[s.index]! === 0) void this.runNode(run, s);
+      if (run.finished) return;
+      run.outputs[node.index] = output;
+      if (node.spec.saveResult) (run.saved ??= {})[node.name] = output;
+      if (node.tail && --run.tailsLeft === 0) {
+        this.succeed(run);
+        return;
+      }
+      const next: RtNode[] = node.next;
+      const waiting = run.waiting;
+      node = undefined;
+      for (let i = 0; i < next.length; i++) {
+        const s: RtNode = next[i]!;
+        if (--waiting[s.index]! !== 0) continue;
+        if (node === undefined) node = s;
+        else void this.runFrom(run, s);
+      }
     }
   }
 
