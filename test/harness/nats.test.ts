@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import net from "node:net";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,5 +130,29 @@ describe("nats test harness options", () => {
     expect(existsSync(nats.storeDir)).toBe(false);
     expect(() => process.kill(pid, 0)).toThrow();
     await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow();
+  });
+});
+
+describe("nats test harness lifecycle", () => {
+  it("disposes with `await using`, and reports a start-up failure with the server log", async () => {
+    let dir: string;
+    {
+      await using nats = await startNats({ jetstream: false });
+      dir = nats.configFile;
+      expect(existsSync(dir)).toBe(true);
+    }
+    expect(existsSync(dir)).toBe(false);
+    await expect(startNats({ extraConfig: "this is not { valid" })).rejects.toThrow(/nats-server/);
+  });
+
+  it("fails clearly when the requested port is taken", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      await expect(startNats({ port, jetstream: false })).rejects.toThrow(/address already in use/i);
+    } finally {
+      blocker.close();
+    }
   });
 });

@@ -86,6 +86,8 @@ export interface NatsServerHandle {
    * the same port and store dir and waits until it accepts connections. Also starts a server after kill().
    */
   restart(opts?: { kill?: boolean }): Promise<void>;
+  /** stop(), for `await using nats = await startNats()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const HOST = "127.0.0.1";
@@ -283,11 +285,13 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   let monitorPort: number | undefined =
     opts.monitor === undefined || opts.monitor === false ? undefined : opts.monitor === true ? 0 : opts.monitor;
   let logBuf = "";
+  let attemptLog = ""; // the log of the latest spawn only
   let exited: Promise<void> = Promise.resolve();
 
   const appendLog = (chunk: Buffer) => {
     const s = chunk.toString("utf8");
     logBuf = (logBuf + s).slice(-LOG_LIMIT);
+    attemptLog = (attemptLog + s).slice(-LOG_LIMIT);
     if (log) process.stderr.write(s.replace(/^(?=.)/gm, `[nats:${port}] `));
   };
 
@@ -297,6 +301,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
       configFile,
       buildConfig({ port, monitorPort, serverName: opts.serverName ?? `jobchain-test-${port}`, jetstream, storeDir, opts }),
     );
+    attemptLog = "";
     const child = spawn(binary, ["-c", configFile, ...(opts.args ?? [])], { stdio: ["ignore", "pipe", "pipe"] });
     state.child = child;
     let exitInfo: string | undefined;
@@ -323,7 +328,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (exitInfo !== undefined) throw new Error(`nats-server (${binary}) stopped during start-up (${exitInfo}):\n${logBuf.slice(-4000)}`);
-      if (await probe(port)) return;
+      if (await Promise.race([probe(port), exited.then(() => false)])) return;
       if (Date.now() > deadline) {
         child.kill("SIGKILL");
         await exited;
@@ -344,9 +349,10 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
         await spawnOnce();
         return;
       } catch (err) {
-        const addrInUse = /address already in use/i.test(logBuf);
-        // On restart the old socket may linger for a moment; on first start another process may have taken the port.
-        if (!addrInUse || attempt >= 5) throw err;
+        const addrInUse = /address already in use/i.test(attemptLog);
+        // On restart the old socket may linger for a moment; on first start another process may have taken the
+        // port we picked (a port the caller asked for is not retried).
+        if (!addrInUse || attempt >= 5 || (firstStart && !pickPort)) throw err;
         await sleep(firstStart ? 10 : 200 * attempt);
       }
     }
@@ -413,6 +419,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
       if (stopped) throw new Error("restart() after stop(): start a new server instead");
       await stopProcess(r?.kill ? "SIGKILL" : "SIGTERM");
       await launch(false);
+    },
+    [Symbol.asyncDispose]() {
+      return handle.stop();
     },
   };
   return handle;
