@@ -138,11 +138,13 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
   const problems = new Problems(sources.problems);
   const { jobs: jobsSrc, graphs: graphsSrc, parameters: paramsSrc } = sources.sections;
   const noFile = sources.files.length === 0 && sources.problems.length > 0;
+  const jobsBroken = sources.broken.has("jobs");
+  const graphsBroken = sources.broken.has("graphs");
 
   // ---- jobs
   const jobs = new Map<string, JobEntry | null>(); // null: present but invalid (reported already)
   if (!jobsSrc) {
-    if (!noFile)
+    if (!noFile && !jobsBroken)
       problems.list.push({
         file: sources.files[0] ?? sources.dir,
         path: ["jobs"],
@@ -186,7 +188,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
   const graphs = new Map<string, Map<string, GraphNodeRaw>>();
   const brokenGraphs = new Set<string>();
   if (!graphsSrc) {
-    if (!noFile)
+    if (!noFile && !graphsBroken)
       problems.list.push({
         file: sources.files[0] ?? sources.dir,
         path: ["graphs"],
@@ -220,7 +222,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
         problems.add(graphsSrc, [g], `graph '${g}' has no jobs`, SECTION_HINTS.graphs);
       }
       for (const [k, node] of nodes) {
-        if (!jobs.has(k)) {
+        if (!jobs.has(k) && !jobsBroken) {
           const guess = didYouMean(k, jobs.keys());
           problems.add(
             graphsSrc,
@@ -234,7 +236,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
           if (seen.has(t)) problems.add(graphsSrc, [g, k, "next", i], `'${t}' is listed twice in next of '${k}'`, "remove the duplicate");
           seen.add(t);
           if (nodes.has(t)) return;
-          if (jobs.has(t)) {
+          if (jobs.has(t) || jobsBroken) {
             problems.add(
               graphsSrc,
               [g, k, "next", i],
@@ -276,14 +278,14 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
   }
 
   // ---- placeholders and parameters
-  const params = new Map<string, Map<string, Map<string, Record<string, unknown>>>>();
+  const params = new Map<string, Map<string, Map<string, Record<string, unknown> | null>>>();
   if (paramsSrc && paramsSrc.data !== null && paramsSrc.data !== undefined) {
     if (!isMapping(paramsSrc.data)) {
       problems.add(paramsSrc, [], "expected a mapping of graph names to parameter groups", SECTION_HINTS.parameters);
     } else {
       for (const [g, groups] of Object.entries(paramsSrc.data)) {
         const graph = graphs.get(g);
-        if (!graph && !brokenGraphs.has(g)) {
+        if (!graph && !brokenGraphs.has(g) && !graphsBroken) {
           const guess = didYouMean(g, graphs.keys());
           problems.add(paramsSrc, [g], `parameters for graph '${g}', which is not defined`, guess ? `did you mean '${guess}'?` : "define the graph in graphs or remove these parameters");
           continue;
@@ -292,14 +294,14 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
           problems.add(paramsSrc, [g], `parameters of graph '${g}' must be a non-empty mapping of group names`, SECTION_HINTS.parameters);
           continue;
         }
-        const byGroup = new Map<string, Map<string, Record<string, unknown>>>();
+        const byGroup = new Map<string, Map<string, Record<string, unknown> | null>>();
         for (const [group, perJob] of Object.entries(groups)) {
           if (!NAME_PATTERN.test(group)) problems.add(paramsSrc, [g, group], `invalid group name '${group}'`, `use ${NAME_RULE}`);
           if (!isMapping(perJob)) {
             problems.add(paramsSrc, [g, group], `group '${group}' must be a mapping of job names to parameters`, SECTION_HINTS.parameters);
             continue;
           }
-          const byJob = new Map<string, Record<string, unknown>>();
+          const byJob = new Map<string, Record<string, unknown> | null>(); // null: invalid, reported already
           for (const [job, set] of Object.entries(perJob)) {
             if (graph && !graph.has(job)) {
               problems.add(paramsSrc, [g, group, job], `job '${job}' is not in graph '${g}'`, `jobs of '${g}': ${[...graph.keys()].join(", ")}`);
@@ -314,6 +316,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
                   set.length === 0 ? `no parameter set for job '${job}'` : `${set.length} parameter sets for job '${job}'; only one is allowed per group`,
                   "give one mapping {param: value}; make one group per set of values",
                 );
+                byJob.set(job, null);
                 continue;
               }
               values = set[0];
@@ -321,6 +324,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
             const parsed = paramSetSchema.safeParse(values);
             if (!parsed.success) {
               problems.add(paramsSrc, [g, group, job], `parameters of job '${job}' must be a mapping {param: value}`, SECTION_HINTS.parameters);
+              byJob.set(job, null);
               continue;
             }
             byJob.set(job, parsed.data);
@@ -353,7 +357,8 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
       if (!paramsSrc) continue;
       for (const [group, byJob] of groups) {
         const set = byJob.get(k);
-        if (!set) {
+        if (set === null) continue;
+        if (set === undefined) {
           if (needed.length > 0)
             problems.add(paramsSrc, [g, group], `group '${group}' of graph '${g}' has no parameters for job '${k}'`, `add ${k}: {${needed.map((n) => `${n}: <value>`).join(", ")}}`);
           continue;
@@ -382,8 +387,8 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
   const instances: GraphInstance[] = [];
   for (const [g, nodes] of graphs) {
     const groups = params.get(g);
-    const variants: [string | undefined, Map<string, Record<string, unknown>>][] = groups
-      ? [...groups].map(([group, byJob]) => [group, byJob] as [string, Map<string, Record<string, unknown>>])
+    const variants: [string | undefined, Map<string, Record<string, unknown> | null>][] = groups
+      ? [...groups]
       : [[undefined, new Map()]];
     for (const [group, byJob] of variants) {
       const specs: Omit<NodeSpec, "prev">[] = [...nodes].map(([k, node]) => {

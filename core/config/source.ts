@@ -27,6 +27,8 @@ export interface ConfigSources {
   dir: string;
   files: string[];
   sections: Partial<Record<Section, SectionSource>>;
+  /** Sections whose file could not be parsed: later checks stay quiet about them instead of piling up. */
+  broken: Set<Section>;
   problems: ConfigProblem[];
 }
 
@@ -141,12 +143,13 @@ export function readConfigSources(target: string): ConfigSources {
       message: "no such file or directory",
       hint: "give a configuration directory (with jobs.yaml and graphs.yaml) or a combined jobchain.yaml",
     });
-    return { dir: target, files: [], sections: {}, problems };
+    return { dir: target, files: [], sections: {}, broken: new Set(), problems };
   }
   if (stat.isFile()) {
     const parsed = readParsed(target, problems);
     const sections = parsed ? sectionsOfCombined(parsed, problems) : {};
-    return { dir: path.dirname(target), files: [target], sections, problems };
+    const broken = new Set<Section>(parsed ? [] : SECTIONS);
+    return { dir: path.dirname(target), files: [target], sections, broken, problems };
   }
 
   const dir = target;
@@ -164,6 +167,7 @@ export function readConfigSources(target: string): ConfigSources {
     return found[0];
   };
   let sections: Partial<Record<Section, SectionSource>> = {};
+  const broken = new Set<Section>();
   const combinedFiles = COMBINED_BASES.map(pick).filter((f): f is string => f !== undefined);
   if (combinedFiles.length > 1) {
     problems.push({
@@ -177,14 +181,20 @@ export function readConfigSources(target: string): ConfigSources {
     files.push(combinedFiles[0]);
     const parsed = readParsed(combinedFiles[0], problems);
     if (parsed) sections = sectionsOfCombined(parsed, problems);
+    else for (const s of SECTIONS) broken.add(s);
   }
   for (const section of SECTIONS) {
     const file = pick(section);
     if (!file) continue;
     files.push(file);
     const parsed = readParsed(file, problems);
-    if (parsed) sections[section] = { file, prefix: [], data: parsed.data, lineOf: parsed.lineOf };
-    else delete sections[section];
+    if (parsed) {
+      sections[section] = { file, prefix: [], data: parsed.data, lineOf: parsed.lineOf };
+      broken.delete(section);
+    } else {
+      delete sections[section];
+      broken.add(section);
+    }
   }
   if (files.length === 0) {
     problems.push({
@@ -194,7 +204,7 @@ export function readConfigSources(target: string): ConfigSources {
       hint: "add jobs.yaml and graphs.yaml (and optionally parameters.yaml), or one jobchain.yaml with those sections",
     });
   }
-  return { dir, files, sections, problems };
+  return { dir, files, sections, broken, problems };
 }
 
 /** Wraps already-parsed data (a config written in code) as sources, so it gets the same checks as files. */
@@ -207,5 +217,5 @@ export function sourcesFromObject(
   for (const s of SECTIONS) {
     if (config[s] !== undefined) sections[s] = { file: label, prefix: [s], data: config[s], lineOf: () => undefined };
   }
-  return { dir, files: [], sections, problems: [] };
+  return { dir, files: [], sections, broken: new Set(), problems: [] };
 }
