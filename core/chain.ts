@@ -12,7 +12,7 @@ import {
   type TaskErrorInfo,
 } from "./errors.ts";
 import type { GraphInstance, NodeSpec } from "./graph.ts";
-import type { Job, JobClass, JobContext, JobOutput, Task } from "./job.ts";
+import type { Job, JobClass, JobContext, JobLifecycle, JobOutput, Task } from "./job.ts";
 import { RateLimiters, Semaphore, systemClock, type Clock, type RateLimiter } from "./limits.ts";
 import { createLogger } from "./logging.ts";
 import { backoffDelayMs, type JobPolicy } from "./policy.ts";
@@ -296,7 +296,7 @@ export class JobChain {
       list.push(rt);
       this.byName.set(g.graph, list);
     }
-    if (!graphs.some((g) => g.nodes.some((n) => n.job.init))) this.initDone = true;
+    if (!graphs.some((g) => g.nodes.some((n) => typeof (n.job as JobLifecycle).init === "function"))) this.initDone = true;
   }
 
   /** Ids of the graph instances, e.g. `["etl", "summarize/openai", "summarize/local"]`. */
@@ -410,7 +410,7 @@ export class JobChain {
   /** Calls `init()` of every job that has one, once. */
   init(): Promise<void> {
     return (this.initialized ??= (async () => {
-      for (const rt of this.graphs.values()) for (const n of rt.nodes) await n.job.init?.();
+      for (const rt of this.graphs.values()) for (const n of rt.nodes) await (n.job as JobLifecycle).init?.();
       this.initDone = true;
     })());
   }
@@ -674,6 +674,6 @@ export class JobChain {
   private async closeJobs(): Promise<void> {
     if (this.jobsClosed) return;
     this.jobsClosed = true;
-    for (const rt of this.graphs.values()) for (const n of rt.nodes) await n.job.close?.();
+    for (const rt of this.graphs.values()) for (const n of rt.nodes) await (n.job as JobLifecycle).close?.();
   }
 }

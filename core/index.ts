@@ -1,5 +1,5 @@
 // The public API of the `jobchain` package.
-export { Job, isJobClass, type JobClass, type JobContext, type JobOutput, type Schema, type Task } from "./job.ts";
+export { Job, isJobClass, type JobClass, type JobLifecycle, type JobContext, type JobOutput, type Schema, type Task } from "./job.ts";
 export {
   JobChain,
   NonRetryableError,

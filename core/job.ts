@@ -69,7 +69,7 @@ const counters = new Map<string, number>();
  * ```
  *
  * One instance serves every task of its graph instance concurrently, so keep per-task state in locals, not in
- * fields.
+ * fields. See JobLifecycle for the optional `init()` and `close()`.
  */
 export abstract class Job {
   static readonly [JOB_BRAND] = true;
@@ -98,10 +98,14 @@ export abstract class Job {
    * `{ result: value }`). Rejecting fails the task, after the job's retries.
    */
   abstract run(task: Task, ctx: JobContext): Promise<unknown> | unknown;
+}
 
-  /** Optional: called once before the first task (e.g. open a connection pool). */
+/**
+ * Optional methods a job class may define: `init()` runs once before the first task (e.g. to open a connection
+ * pool), `close()` once when the chain closes. Not declared on Job itself, so defining them needs no `override`.
+ */
+export interface JobLifecycle {
   init?(): Promise<void> | void;
-  /** Optional: called once when the chain closes. */
   close?(): Promise<void> | void;
 }
 
