@@ -23,6 +23,7 @@ export class Semaphore {
   /** Resolves when a permit is taken; rejects when `signal` aborts first (no permit is then held). */
   acquire(signal?: AbortSignal): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         waiter.cancelled = true;
@@ -125,6 +126,7 @@ export class RateLimiter {
   /** Resolves when a token is taken. Rejects if `signal` aborts while waiting (the token is not consumed). */
   acquire(signal?: AbortSignal): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     this.queued++;
     const turn = this.tail.then(async () => {
       try {
@@ -142,7 +144,22 @@ export class RateLimiter {
       }
     });
     this.tail = turn.catch(() => undefined);
-    return turn;
+    if (!signal) return turn;
+    // A waiter queued behind others learns of its abort at once; its turn then passes without taking a token.
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      turn.then(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
   }
 }
 
