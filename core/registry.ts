@@ -113,8 +113,10 @@ export class JobRegistry {
       } catch (err) {
         const e = err as Error & { code?: string };
         const hint =
-          e.code === "ERR_MODULE_NOT_FOUND" && /'jobchain'/.test(e.message)
-            ? "install the package where your jobs live (npm install jobchain), or keep the jobs next to the configuration"
+          e.code === "ERR_MODULE_NOT_FOUND" && /package '([^']+)'/.test(e.message) && !/'jobchain'/.test(e.message)
+            ? `install the missing package where your jobs live (npm install ${/package '([^']+)'/.exec(e.message)![1]})`
+            : e.code === "ERR_MODULE_NOT_FOUND" && /'jobchain'/.test(e.message)
+            ? "install the package where your jobs live (npm install jobchain)"
             : e.code === "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX"
               ? "TypeScript job files may use only erasable syntax (no enums, no parameter properties)"
               : "fix the module so that it can be imported";
