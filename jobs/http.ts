@@ -21,7 +21,9 @@ export class HttpFetch extends Job {
     let body: string | undefined;
     if (p.body !== undefined) {
       body = typeof p.body === "string" ? render(p.body, scope) : JSON.stringify(p.body);
-      if (typeof p.body !== "string") headers["content-type"] ??= "application/json";
+      if (typeof p.body !== "string" && !Object.keys(headers).some((k) => k.toLowerCase() === "content-type")) {
+        headers["content-type"] = "application/json";
+      }
     }
     const res = await fetch(url, { method, headers, body: body ?? null, signal: ctx.signal, redirect: "follow" });
     const maxBytes = typeof p.max_bytes === "number" ? p.max_bytes : 10 * 1024 * 1024;
