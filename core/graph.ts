@@ -24,6 +24,11 @@ export interface GraphInstance {
   nodes: NodeSpec[];
   heads: string[];
   tails: string[];
+  /**
+   * Node pools for distributed execution: pool name -> nodes. Every node is in exactly one pool; nodes not
+   * assigned in the configuration are in the pool `default`.
+   */
+  pools: Record<string, string[]>;
 }
 
 /** Nodes that lie on a cycle, one list per strongly connected component, each in cycle order. */
@@ -128,6 +133,7 @@ export function buildInstance(
   graph: string,
   group: string | undefined,
   nodes: Omit<NodeSpec, "prev">[],
+  pools: Record<string, string[]> = {},
 ): GraphInstance {
   const edges = new Map(nodes.map((n) => [n.name, n.next] as const));
   const prev = new Map<string, string[]>(nodes.map((n) => [n.name, []]));
@@ -141,5 +147,16 @@ export function buildInstance(
     nodes: ordered,
     heads: ordered.filter((n) => n.prev.length === 0).map((n) => n.name),
     tails: ordered.filter((n) => n.next.length === 0).map((n) => n.name),
+    pools: completePools(ordered.map((n) => n.name), pools),
   };
+}
+
+/** Adds the pool `default` for the nodes no pool names (omitted when every node is assigned). */
+export function completePools(nodes: string[], pools: Record<string, string[]>): Record<string, string[]> {
+  const assigned = new Set(Object.values(pools).flat());
+  const rest = nodes.filter((n) => !assigned.has(n));
+  const out: Record<string, string[]> = {};
+  for (const [name, members] of Object.entries(pools)) out[name] = nodes.filter((n) => members.includes(n));
+  if (rest.length > 0) out.default = [...(out.default ?? []), ...rest];
+  return out;
 }

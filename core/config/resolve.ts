@@ -11,6 +11,7 @@ import {
   graphNodeSchema,
   jobEntrySchema,
   paramSetSchema,
+  poolsSectionSchema,
   type JobEntry,
 } from "./schema.ts";
 import type { ConfigSources, Section, SectionSource } from "./source.ts";
@@ -36,6 +37,7 @@ const SECTION_HINTS: Record<Section, string> = {
   jobs: "each job is `name: {type: ClassName, properties: {...}}`",
   graphs: "each graph is `graph: {job: {next: [job, ...]}}`, listing every job of the graph as a key",
   parameters: "parameters are `graph: {group: {job: {param: value}}}`",
+  pools: "pools are `graph: {pool: [job, ...]}`",
 };
 
 const PLACEHOLDER = /^\$([A-Za-z_][A-Za-z0-9_]*)$/;
@@ -382,6 +384,32 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
     }
   }
 
+  // ---- pools
+  const pools = new Map<string, Record<string, string[]>>();
+  const poolsSrc = sources.sections.pools;
+  if (poolsSrc && poolsSrc.data !== null && poolsSrc.data !== undefined) {
+    const parsed = poolsSectionSchema.safeParse(poolsSrc.data);
+    if (!parsed.success) problems.zod(poolsSrc, [], parsed.error, SECTION_HINTS.pools);
+    else {
+      for (const [g, byPool] of Object.entries(parsed.data)) {
+        const nodes = graphs.get(g);
+        if (!nodes) {
+          if (!brokenGraphs.has(g)) problems.add(poolsSrc, [g], `pools for graph '${g}', which is not defined`, "define the graph or remove its pools");
+          continue;
+        }
+        const owner = new Map<string, string>();
+        for (const [pool, members] of Object.entries(byPool)) {
+          members.forEach((m, i) => {
+            if (!nodes.has(m)) problems.add(poolsSrc, [g, pool, i], `pool '${pool}' names '${m}', which is not a job of graph '${g}'`, `jobs of '${g}': ${[...nodes.keys()].join(", ")}`);
+            else if (owner.has(m)) problems.add(poolsSrc, [g, pool, i], `job '${m}' is in pools '${owner.get(m)}' and '${pool}'`, "put every job in one pool");
+            else owner.set(m, pool);
+          });
+        }
+        pools.set(g, byPool);
+      }
+    }
+  }
+
   if (problems.list.length > 0) throw new ConfigError(problems.list);
 
   // ---- instances
@@ -406,7 +434,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
           next: node.next,
         };
       });
-      instances.push(buildInstance(group === undefined ? g : `${g}/${group}`, g, group, specs));
+      instances.push(buildInstance(group === undefined ? g : `${g}/${group}`, g, group, specs, pools.get(g)));
     }
   }
   return { dir: sources.dir, files: sources.files, instances };

@@ -56,3 +56,6 @@ export const parametersSectionSchema = z.record(
 );
 
 export const ALLOWED_JOB_FIELDS = Object.keys(jobEntrySchema.shape);
+
+/** `graph: { pool: [job, ...] }`: which runner pool serves which nodes (default: one pool per graph). */
+export const poolsSectionSchema = z.record(nameSchema, z.record(nameSchema, z.array(nameSchema)));

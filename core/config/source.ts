@@ -5,7 +5,7 @@ import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import type { ConfigProblem } from "../errors.ts";
 
-export const SECTIONS = ["jobs", "graphs", "parameters"] as const;
+export const SECTIONS = ["jobs", "graphs", "parameters", "pools"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 const EXTENSIONS = [".yaml", ".yml", ".json"] as const;
@@ -111,7 +111,7 @@ function sectionsOfCombined(parsed: ParsedFile, problems: ConfigProblem[]): Part
         path: [key],
         line: parsed.lineOf([key]),
         message: `unknown top-level key '${key}'`,
-        hint: "a combined file has only the keys jobs, graphs and parameters",
+        hint: "a combined file has only the keys jobs, graphs, parameters and pools",
       });
     }
   }
