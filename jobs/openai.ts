@@ -1,5 +1,5 @@
 import { Job, type JobContext, type Task } from "../core/job.ts";
-import { RateLimiters } from "../core/limits.ts";
+import { RateLimiters, systemClock } from "../core/limits.ts";
 import { render } from "./template.ts";
 
 /** One limiter per (base URL, key name) in the process, shared by every OpenAIChat job that uses it. */
@@ -69,8 +69,7 @@ export class OpenAIChat extends Job {
       const wait = Number.isFinite(after) && after > 0 ? after * 1000 : Math.min(30_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
       ctx.logger.debug({ status: res.status, attempt, wait }, "OpenAIChat: retrying");
       ctx.progress({ retrying: res.status });
-      await new Promise((r) => setTimeout(r, wait));
-      ctx.signal.throwIfAborted();
+      await systemClock.sleep(wait, ctx.signal);
     }
   }
 }
