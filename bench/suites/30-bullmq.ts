@@ -9,7 +9,7 @@ import { now, rate, sleep } from "./lib/stats.ts";
 
 const FLOWS = 5_000;
 const WARMUP_FLOWS = 300;
-const CONCURRENCIES = [10, 50, 200];
+const CONCURRENCIES = [10, 50, 100, 200];
 const ADD_CHUNK = 250;
 const TRIAL_CAP_MS = 25_000;
 
