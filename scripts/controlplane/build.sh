@@ -55,8 +55,8 @@ fi
 unavailable() {
   echo "$1" >"$ROOT/UNAVAILABLE"
   log "$1"
-  log "the control-plane tests will be reported as skipped; install Go >= $GO_MIN_VERSION (https://go.dev/dl/, or"
-  log "Debian's golang-go from bookworm-backports) and run \`make controlplane\` again"
+  log "the control-plane tests will be reported as skipped; to run them, install Go >= $GO_MIN_VERSION"
+  log "(https://go.dev/dl/) and run \`make controlplane\` again"
   exit 0
 }
 
@@ -129,7 +129,8 @@ log "etcd built in $((SECONDS - t0)) s"
 
 # --- publish ----------------------------------------------------------------------------------------------------
 "$TMP_BIN/kube-apiserver" --version >&2
-"$TMP_BIN/etcd" --version | head -1 >&2
+etcd_version="$("$TMP_BIN/etcd" --version)"
+echo "${etcd_version%%$'\n'*}" >&2
 rm -rf "$BIN" && mv "$TMP_BIN" "$BIN"
 printf 'kubernetes=%s\netcd=%s\ngo=%s\nbuilt=%s\n' "$KUBERNETES_VERSION" "$ETCD_VERSION" "$GO_VERSION" "$(date -u +%FT%TZ)" >"$ROOT/.built"
 log "done in $((SECONDS - START)) s"

@@ -478,7 +478,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const procs: Proc[] = [];
   const cleanupOnFailure = async () => {
     for (const p of procs) if (p.child.pid) killGroup(p.child.pid);
-    await Promise.all(procs.map((p) => p.exited));
+    await Promise.all(procs.map(waitExit));
     watchdog?.release();
     live.delete(liveEntry);
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
@@ -616,7 +616,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         (stopped ??= (async () => {
           killGroup(pids.apiserver);
           killGroup(pids.etcd);
-          await Promise.all([apiserver.exited, etcd.exited]);
+          await Promise.all([waitExit(apiserver), waitExit(etcd)]);
           watchdog?.release();
           live.delete(liveEntry);
           if (!keepDir) rmSync(dir, { recursive: true, force: true });
@@ -657,9 +657,16 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   }
 }
 
+/** Waits for a (killed) process to exit, keeping the event loop alive meanwhile (the child is unref'd). */
+async function waitExit(p: Proc): Promise<void> {
+  if (p.exitInfo) return;
+  p.child.ref();
+  await p.exited;
+}
+
 async function cleanupProcs(procs: Proc[]): Promise<void> {
   for (const p of procs) if (p.child.pid) killGroup(p.child.pid);
-  await Promise.all(procs.map((p) => p.exited));
+  await Promise.all(procs.map(waitExit));
   procs.length = 0;
 }
 
