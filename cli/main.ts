@@ -5,6 +5,9 @@ import { EXIT, UsageError, reportError } from "./errors.ts";
 import { graph, usage as graphUsage } from "./commands/graph.ts";
 import { run, usage as runUsage } from "./commands/run.ts";
 import { validate, usage as validateUsage } from "./commands/validate.ts";
+import { runner, usage as runnerUsage } from "./commands/runner.ts";
+import { submit, usage as submitUsage } from "./commands/submit.ts";
+import { nats, usage as natsUsage } from "./commands/nats.ts";
 
 export interface Command {
   summary: string;
@@ -16,6 +19,9 @@ export const commands: Record<string, Command> = {
   run: { summary: "run tasks through a graph in this process", usage: runUsage, run },
   validate: { summary: "check a configuration", usage: validateUsage, run: validate },
   graph: { summary: "print a graph as Mermaid or dot", usage: graphUsage, run: graph },
+  runner: { summary: "serve graph nodes over NATS JetStream", usage: runnerUsage, run: runner },
+  submit: { summary: "submit tasks to runners over NATS and print results", usage: submitUsage, run: submit },
+  nats: { summary: "manage a graph's NATS streams and buckets (cleanup)", usage: natsUsage, run: nats },
 };
 
 function version(): string {

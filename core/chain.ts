@@ -1,7 +1,7 @@
 // The in-process engine: one warm instance of each graph, shared by every task. A task's state lives in a
 // TaskRun; job instances are shared and never hold per-task state.
 import { randomBytes } from "node:crypto";
-import { ROOT_CONTEXT, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanStatusCode, trace, type Context as TraceContext, type Span, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import {
   ClosedError,
@@ -13,9 +13,9 @@ import {
 } from "./errors.ts";
 import type { GraphInstance, NodeSpec } from "./graph.ts";
 import type { Job, JobClass, JobContext, JobLifecycle, JobOutput, Task } from "./job.ts";
-import { RateLimiters, Semaphore, systemClock, type Clock, type RateLimiter } from "./limits.ts";
+import { RateLimiters, Semaphore, systemClock, type Clock } from "./limits.ts";
 import { createLogger } from "./logging.ts";
-import { backoffDelayMs, type JobPolicy } from "./policy.ts";
+import { backoffDelayMs, type JobPolicy, type RateLimitPolicy } from "./policy.ts";
 
 /** What became of one task. `task` is the submitted value, unchanged. */
 export type TaskOutcome =
@@ -34,6 +34,13 @@ export interface SubmitOptions {
   timeout?: number | undefined;
   /** Cancels the task. */
   signal?: AbortSignal | undefined;
+  /**
+   * Outputs of predecessors that ran elsewhere, given to the heads as `ctx.inputs` (used by distributed runners
+   * that run part of a graph).
+   */
+  inputs?: Readonly<Record<string, JobOutput>> | undefined;
+  /** Parent of the task's span (e.g. trace context received from another process). */
+  traceContext?: TraceContext | undefined;
 }
 
 /** A job ready to run in a graph instance. */
@@ -61,8 +68,13 @@ export interface ChainOptions {
   /** An OpenTelemetry tracer; when absent nothing is traced and tracing costs nothing. */
   tracer?: Tracer | undefined;
   clock?: Clock | undefined;
-  /** Shared rate limiters (several chains in one process may share them). */
-  rateLimiters?: RateLimiters | undefined;
+  /** Where rate limiters come from: shared by several chains, or global across processes (distributed runners). */
+  rateLimiters?: RateLimiterSource | undefined;
+}
+
+/** Hands out the limiter for a job's rate-limit policy; `ownKey` identifies the job when the policy has no key. */
+export interface RateLimiterSource {
+  get(policy: RateLimitPolicy, ownKey: string): { acquire(signal?: AbortSignal): Promise<void> };
 }
 
 export interface ChainStats {
@@ -87,7 +99,7 @@ interface RtNode {
   plain: boolean;
   policy: JobPolicy;
   semaphore: Semaphore | undefined;
-  limiter: RateLimiter | undefined;
+  limiter: { acquire(signal?: AbortSignal): Promise<void> } | undefined;
   cls: JobClass;
 }
 
@@ -119,6 +131,8 @@ class TaskRun {
   timeout: number | undefined;
   external: AbortSignal | undefined;
   running: string | undefined;
+  headInputs: Readonly<Record<string, JobOutput>> | undefined;
+  traceContext: TraceContext | undefined;
   resolve!: (o: TaskOutcome) => void;
   constructor(id: string, rt: RtGraph, submitted: unknown) {
     this.id = id;
@@ -165,6 +179,7 @@ class Context implements JobContext {
   }
   get inputs(): Record<string, JobOutput> {
     if (this._inputs) return this._inputs;
+    if (this.node.prev.length === 0 && this.run.headInputs) return (this._inputs = { ...this.run.headInputs });
     const inputs: Record<string, JobOutput> = {};
     for (const p of this.node.prev) inputs[p.name] = this.run.outputs[p.index]!;
     return (this._inputs = inputs);
@@ -384,6 +399,8 @@ export class JobChain {
     const run = new TaskRun(id, rt, task);
     run.timeout = options?.timeout ?? this.options.taskTimeout;
     run.external = options?.signal;
+    run.headInputs = options?.inputs;
+    run.traceContext = options?.traceContext;
     run.resolve = settle;
     this.counts.submitted++;
     if (!this.initDone) {
@@ -430,9 +447,11 @@ export class JobChain {
     rt.inFlight++;
     this.counts.inFlight++;
     if (this.tracer) {
-      run.span = this.tracer.startSpan(`task ${rt.id}`, {
-        attributes: { "jobchain.task_id": run.id, "jobchain.graph": rt.id },
-      });
+      run.span = this.tracer.startSpan(
+        `task ${rt.id}`,
+        { attributes: { "jobchain.task_id": run.id, "jobchain.graph": rt.id } },
+        run.traceContext,
+      );
     }
     if (run.external) {
       const ext = run.external;

@@ -8,6 +8,7 @@ export {
   type ChainStats,
   type ResolvedNode,
   type ResultHandler,
+  type RateLimiterSource,
   type RunnableGraph,
   type SubmitOptions,
   type TaskOutcome,

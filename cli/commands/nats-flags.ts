@@ -1,0 +1,74 @@
+import type { BusOptions, NatsOptions } from "../../runner/index.ts";
+import { UsageError } from "../errors.ts";
+
+/** Connection flags shared by the commands that talk to NATS; each falls back to a JOBCHAIN_NATS_* variable. */
+export const natsFlags = {
+  nats: { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-password": { type: "string" },
+  "nats-token": { type: "string" },
+  "nats-creds": { type: "string" },
+  "nats-nkey": { type: "string" },
+  "nats-tls-ca": { type: "string" },
+  "nats-tls-cert": { type: "string" },
+  "nats-tls-key": { type: "string" },
+} as const;
+
+export const busFlags = {
+  "ack-wait": { type: "string" },
+  "max-deliver": { type: "string" },
+  "duplicate-window": { type: "string" },
+} as const;
+
+export const NATS_USAGE = `NATS connection (each also read from JOBCHAIN_NATS_URL, _USER, _PASSWORD, _TOKEN, _CREDS, _NKEY, _TLS_CA, _TLS_CERT, _TLS_KEY):
+  --nats URL            server URL(s), comma separated (default nats://127.0.0.1:4222)
+  --nats-user U --nats-password P | --nats-token T | --nats-creds FILE | --nats-nkey FILE
+  --nats-tls-ca FILE --nats-tls-cert FILE --nats-tls-key FILE`;
+
+type Values = Partial<Record<keyof typeof natsFlags | keyof typeof busFlags, string | undefined>>;
+
+export function natsOptions(v: Values, name: string): NatsOptions {
+  return {
+    url: v.nats,
+    user: v["nats-user"],
+    password: v["nats-password"],
+    token: v["nats-token"],
+    credsFile: v["nats-creds"],
+    nkeyFile: v["nats-nkey"],
+    tlsCa: v["nats-tls-ca"],
+    tlsCert: v["nats-tls-cert"],
+    tlsKey: v["nats-tls-key"],
+    name,
+  };
+}
+
+function seconds(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.replace(/s$/, ""));
+  if (!(n > 0)) throw new UsageError(`--${flag} must be a positive number of seconds, got '${value}'`);
+  return n;
+}
+
+export function busOptions(v: Values): BusOptions {
+  const maxDeliver = v["max-deliver"] === undefined ? undefined : Number(v["max-deliver"]);
+  if (maxDeliver !== undefined && !(Number.isInteger(maxDeliver) && maxDeliver >= 1)) {
+    throw new UsageError(`--max-deliver must be a positive integer, got '${v["max-deliver"]}'`);
+  }
+  return {
+    ackWait: seconds("ack-wait", v["ack-wait"]),
+    maxDeliver,
+    duplicateWindow: seconds("duplicate-window", v["duplicate-window"]),
+  };
+}
+
+/** Turns a connection failure into a message that names the server and what to check. */
+export function connectionError(err: unknown, url: string | undefined): UsageError | unknown {
+  const msg = (err as Error)?.message ?? "";
+  if (/CONNECTION_REFUSED|ECONNREFUSED|connection refused|TIMEOUT|Authorization|AUTHORIZATION/i.test(msg + String((err as { code?: string })?.code ?? ""))) {
+    return new UsageError(
+      `cannot connect to NATS at ${url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222"}: ${msg}`,
+      "start nats-server with JetStream (nats-server -js), or pass --nats URL and credentials",
+    );
+  }
+  return err;
+}

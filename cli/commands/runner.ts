@@ -1,0 +1,97 @@
+import { instantiate, setupTracing } from "../../core/index.ts";
+import { Runner, connectNats } from "../../runner/index.ts";
+import { parse, positiveInt } from "../args.ts";
+import { EXIT, UsageError } from "../errors.ts";
+import { configFlags, loadFromArgs } from "./common.ts";
+import { NATS_USAGE, busFlags, busOptions, connectionError, natsFlags, natsOptions } from "./nats-flags.ts";
+
+export const usage = `usage: jobchain runner [CONFIG] [--graph ID]... [--nodes a,b | --pool NAME] [--nats URL] [--concurrency N]
+                       [--metrics-port P] [--jobs DIR]... [--ack-wait S] [--max-deliver N] [--drain-timeout S]
+
+Serves graph nodes over NATS JetStream until SIGTERM or SIGINT, then drains: stops pulling, finishes (or hands
+back) the messages in hand, and exits 0. Several runners may serve the same nodes (replicas) or different ones.
+  --graph ID        serve this graph instance (repeatable; default: all)
+  --nodes a,b       serve only these nodes      --pool NAME   serve the nodes of this pool
+  --concurrency N   messages worked on at once (default 256)
+  --metrics-port P  Prometheus metrics on /metrics, health on /healthz and /readyz
+  --ack-wait S      seconds before an unacknowledged message is redelivered (default 30; runners send heartbeats)
+  --max-deliver N   deliveries before a message's task is failed (default 5)
+${NATS_USAGE}`;
+
+export async function runner(argv: string[]): Promise<number> {
+  const { values, positionals } = parse("runner", argv, {
+    ...configFlags,
+    ...natsFlags,
+    ...busFlags,
+    graph: { type: "string", short: "g", multiple: true },
+    nodes: { type: "string" },
+    pool: { type: "string" },
+    concurrency: { type: "string", short: "c" },
+    "metrics-port": { type: "string" },
+    "drain-timeout": { type: "string" },
+  });
+  if (values.help) {
+    process.stdout.write(usage + "\n");
+    return EXIT.ok;
+  }
+  if (values.nodes !== undefined && values.pool !== undefined) throw new UsageError("runner: give --nodes or --pool, not both");
+  const concurrency = positiveInt("concurrency", values.concurrency);
+  const metricsPort = values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort < 65536)) {
+    throw new UsageError(`--metrics-port must be a port number, got '${values["metrics-port"]}'`);
+  }
+  const drain = values["drain-timeout"] === undefined ? 30 : Number(values["drain-timeout"]);
+  const bus = busOptions(values);
+  const { config, registry } = await loadFromArgs(positionals[0], values.jobs);
+  let instances = config.instances;
+  if (values.graph?.length) {
+    instances = [];
+    for (const g of values.graph) {
+      const exact = config.instances.filter((i) => i.id === g);
+      const named = config.instances.filter((i) => i.graph === g);
+      const chosen = exact.length ? exact : named;
+      if (chosen.length === 0) throw new UsageError(`unknown graph '${g}'`, `available: ${config.instances.map((i) => i.id).join(", ")}`);
+      instances.push(...chosen);
+    }
+  }
+  const nodes = values.nodes?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (nodes) {
+    const known = new Set(instances.flatMap((i) => i.nodes.map((n) => n.name)));
+    const unknown = nodes.filter((n) => !known.has(n));
+    if (unknown.length) throw new UsageError(`--nodes names unknown node(s): ${unknown.join(", ")}`, `nodes: ${[...known].join(", ")}`);
+  }
+  if (values.pool !== undefined && !instances.some((i) => values.pool! in i.pools)) {
+    throw new UsageError(`unknown pool '${values.pool}'`, `pools: ${[...new Set(instances.flatMap((i) => Object.keys(i.pools)))].join(", ")}`);
+  }
+  const tracing = await setupTracing();
+  let nc;
+  try {
+    nc = await connectNats(natsOptions(values, `jobchain-runner-${process.pid}`));
+  } catch (err) {
+    throw connectionError(err, values.nats);
+  }
+  const r = await Runner.start({
+    nc,
+    graphs: instantiate({ ...config, instances }, registry),
+    nodes,
+    pool: values.pool,
+    concurrency,
+    bus,
+    tracer: tracing?.tracer,
+    metricsPort,
+  });
+  process.stderr.write(`jobchain runner: serving ${r.served.join(", ")}${r.metricsPort !== undefined ? `; metrics on :${r.metricsPort}/metrics` : ""}\n`);
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => {
+      process.stderr.write(`jobchain runner: ${sig}: draining\n`);
+      resolve();
+    };
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    process.once("SIGINT", () => onSignal("SIGINT"));
+  });
+  await r.stop(drain * 1000);
+  await nc.drain();
+  await tracing?.shutdown();
+  process.stderr.write("jobchain runner: stopped\n");
+  return EXIT.ok;
+}

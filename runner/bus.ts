@@ -1,0 +1,341 @@
+// The NATS side of one graph instance: streams, consumers, buckets, and the operations runners and clients do
+// on them (publish work, record results, join fan-in inputs, move large payloads). Created on demand and
+// idempotently; removed by cleanup().
+import { nanos, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+} from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { Objm, type ObjectStore } from "@nats-io/obj";
+import type { GraphInstance, JobOutput } from "../core/index.ts";
+import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
+import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
+
+/** Limits and timings of the NATS resources; the defaults suit most graphs. */
+export interface BusOptions {
+  /** Seconds a delivered message may go without ack or heartbeat before redelivery. Default 30. */
+  ackWait?: number | undefined;
+  /** Deliveries of one message before it is given up and its task fails. Default 5. */
+  maxDeliver?: number | undefined;
+  /** Messages in flight per node across all replicas. Default 10000. */
+  maxAckPending?: number | undefined;
+  /** Seconds within which a repeated submission of the same task id is ignored. Default 120. */
+  duplicateWindow?: number | undefined;
+  /** Seconds results (and join state, payloads) are kept. Default 86400. */
+  resultTtl?: number | undefined;
+  /** Storage of the streams. Default file. */
+  storage?: "file" | "memory" | undefined;
+}
+
+const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateWindow: 120, resultTtl: 86_400 };
+
+/** Message header names. */
+export const H = {
+  taskId: "Jc-Task-Id",
+  from: "Jc-From",
+  traceparent: "traceparent",
+  tracestate: "tracestate",
+} as const;
+
+/** The descriptor of a graph instance that runners publish so clients need no configuration to submit. */
+export interface GraphDescriptor {
+  id: string;
+  graph: string;
+  group: string | undefined;
+  heads: string[];
+  tails: string[];
+  nodes: { name: string; type: string; next: string[]; prev: string[] }[];
+  pools: Record<string, string[]>;
+}
+
+export function describe(instance: GraphInstance): GraphDescriptor {
+  return {
+    id: instance.id,
+    graph: instance.graph,
+    group: instance.group,
+    heads: instance.heads,
+    tails: instance.tails,
+    nodes: instance.nodes.map((n) => ({ name: n.name, type: n.type, next: n.next, prev: n.prev })),
+    pools: instance.pools,
+  };
+}
+
+function isApiError(err: unknown, code?: number): err is JetStreamApiError {
+  return err instanceof JetStreamApiError && (code === undefined || err.code === code);
+}
+
+/** JetStream error codes we act on. */
+const ERR = { streamNotFound: 10059, consumerNotFound: 10014, maxMsgsPerSubject: 10077, wrongLastSequence: 10071 } as const;
+
+export class InstanceBus {
+  readonly names: InstanceNames;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly options: Required<Omit<BusOptions, "storage">> & { storage: "file" | "memory" };
+  private join: KV | undefined;
+  private payloads: ObjectStore | undefined;
+  /** Bodies above this many bytes go to the object store. */
+  private inlineLimit: number;
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, instanceId: string, options: BusOptions) {
+    this.nc = nc;
+    this.js = jetstream(nc);
+    this.jsm = jsm;
+    this.names = namesFor(instanceId);
+    const o: Record<string, unknown> = { ...DEFAULTS, storage: "file" };
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
+    this.options = o as InstanceBus["options"];
+    // Leave room for headers and the envelope around a large value.
+    this.inlineLimit = Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024);
+  }
+
+  /** Opens the bus of an instance; `ensure` creates or updates its streams, buckets and the given consumers. */
+  static async open(
+    nc: NatsConnection,
+    instanceId: string,
+    options: BusOptions = {},
+    ensure?: { nodes: string[] } | undefined,
+  ): Promise<InstanceBus> {
+    const jsm = await jetstreamManager(nc);
+    const bus = new InstanceBus(nc, jsm, instanceId, options);
+    if (ensure) await bus.ensure(ensure.nodes);
+    return bus;
+  }
+
+  private async ensureStream(config: Parameters<JetStreamManager["streams"]["add"]>[0]): Promise<void> {
+    try {
+      await this.jsm.streams.add(config);
+    } catch (err) {
+      // Exists with other settings: bring the mutable ones up to date.
+      if (!isApiError(err)) throw err;
+      try {
+        await this.jsm.streams.update(config.name!, config);
+      } catch (updateErr) {
+        if (!isApiError(updateErr)) throw updateErr;
+      }
+    }
+  }
+
+  /** Creates (or updates) the streams, buckets and the durable consumers of `nodes`. Idempotent. */
+  async ensure(nodes: string[]): Promise<void> {
+    const n = this.names;
+    const storage = this.options.storage === "memory" ? StorageType.Memory : StorageType.File;
+    await this.ensureStream({
+      name: n.stream,
+      subjects: [n.nodeWildcard],
+      retention: RetentionPolicy.Workqueue,
+      storage,
+      duplicate_window: nanos(this.options.duplicateWindow * 1000),
+      discard: DiscardPolicy.Old,
+    });
+    // One result per task: a second result for the same task id is refused by the server, so a task's result
+    // is recorded exactly once however often its last job runs.
+    await this.ensureStream({
+      name: n.resultsStream,
+      subjects: [n.resultWildcard],
+      retention: RetentionPolicy.Limits,
+      storage,
+      max_msgs_per_subject: 1,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
+      max_age: nanos(this.options.resultTtl * 1000),
+      allow_direct: true,
+    });
+    for (const node of nodes) {
+      const config = {
+        durable_name: n.consumer(node),
+        filter_subject: n.nodeSubject(node),
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: nanos(this.options.ackWait * 1000),
+        max_deliver: this.options.maxDeliver,
+        max_ack_pending: this.options.maxAckPending,
+        deliver_policy: DeliverPolicy.All,
+      };
+      try {
+        await this.jsm.consumers.add(n.stream, config);
+      } catch (err) {
+        if (!isApiError(err)) throw err;
+        await this.jsm.consumers.update(n.stream, n.consumer(node), {
+          ack_wait: config.ack_wait,
+          max_deliver: config.max_deliver,
+          max_ack_pending: config.max_ack_pending,
+        });
+      }
+    }
+    await this.joinBucket();
+    await this.payloadStore();
+  }
+
+  async joinBucket(): Promise<KV> {
+    return (this.join ??= await new Kvm(this.js).create(this.names.joinBucket, {
+      history: 1,
+      ttl: this.options.resultTtl * 1000,
+      storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
+    }));
+  }
+
+  async payloadStore(): Promise<ObjectStore> {
+    return (this.payloads ??= await new Objm(this.js).create(this.names.payloadBucket, {
+      ttl: nanos(this.options.resultTtl * 1000),
+      storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
+    }));
+  }
+
+  /** Encodes a body; moves it to the object store when it would not fit in a message. */
+  async encodeBody(value: unknown, name: string): Promise<Uint8Array> {
+    const data = encodeJson(value);
+    if (data.byteLength <= this.inlineLimit) return data;
+    const store = await this.payloadStore();
+    await store.putBlob({ name }, data);
+    const ref: PayloadRef = { $payload: name, size: data.byteLength };
+    return encodeJson(ref);
+  }
+
+  /** Decodes a body, fetching it from the object store when it was moved there. */
+  async decodeBody<T>(data: Uint8Array): Promise<T> {
+    const value = decodeJson<unknown>(data);
+    if (!isPayloadRef(value)) return value as T;
+    const store = await this.payloadStore();
+    const blob = await store.getBlob(value.$payload);
+    if (!blob) throw new Error(`payload '${value.$payload}' is missing from ${this.names.payloadBucket} (expired?)`);
+    return decodeJson<T>(blob);
+  }
+
+  /** Publishes a work message to `node`; `msgId` makes a repeated publish (after a crash or resubmission) a no-op. */
+  async publishWork(node: string, env: WorkEnvelope, msgId: string, hdrs?: MsgHdrs): Promise<PubAck> {
+    const h = hdrs ?? natsHeaders();
+    h.set(H.taskId, env.id);
+    const body = await this.encodeBody(env, `work/${msgId}`);
+    return this.js.publish(this.names.nodeSubject(node), body, { msgID: msgId, headers: h });
+  }
+
+  /**
+   * Records a task's result. Resolves true when this call recorded it, false when a result was already
+   * recorded (the first one stands).
+   */
+  async publishResult(record: ResultRecord): Promise<boolean> {
+    const body = await this.encodeBody(record, `result/${record.id}`);
+    const h = natsHeaders();
+    h.set(H.taskId, record.id);
+    try {
+      await this.js.publish(this.names.resultSubject(record.id), body, { headers: h });
+      return true;
+    } catch (err) {
+      if (isApiError(err, ERR.maxMsgsPerSubject) || /maximum messages per subject/i.test(String((err as Error)?.message))) return false;
+      throw err;
+    }
+  }
+
+  /** The recorded result of a task, or undefined when there is none (yet). */
+  async getResult(taskId: string): Promise<ResultRecord | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
+      return m ? await this.decodeBody<ResultRecord>(m.data) : undefined;
+    } catch (err) {
+      if (isApiError(err) && (err.code === 10037 || err.status === 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Adds `from`'s output to the fan-in state of (task, node) with compare-and-set, so concurrent replicas never
+   * lose an input. Resolves to the complete state when this call completed the set (the caller then sends the
+   * node its message), else undefined.
+   */
+  async addJoinInput(
+    env: { id: string; task: unknown; deadline?: number | undefined; submitted: number },
+    node: string,
+    expected: readonly string[],
+    from: string,
+    output: JobOutput,
+    saved: Record<string, JobOutput> | undefined,
+  ): Promise<JoinState | undefined> {
+    const kv = await this.joinBucket();
+    const key = this.names.joinKey(env.id, node);
+    for (let tries = 0; ; tries++) {
+      const entry = await kv.get(key);
+      const exists = entry !== null && entry.operation === "PUT";
+      const state: JoinState = exists ? await this.decodeBody<JoinState>(entry.value) : { inputs: {} };
+      if (state.done) return undefined;
+      state.inputs[from] = output;
+      if (saved) state.saved = { ...state.saved, ...saved };
+      state.task = env.task;
+      state.submitted = env.submitted;
+      if (env.deadline !== undefined) state.deadline = env.deadline;
+      const complete = expected.every((p) => Object.hasOwn(state.inputs, p));
+      const body = await this.encodeBody(state, `join/${key}/${from}`);
+      try {
+        if (exists) await kv.update(key, body, entry.revision);
+        else await kv.create(key, body);
+        return complete ? state : undefined;
+      } catch (err) {
+        // Another replica wrote first: read again and retry.
+        if (tries > 100) throw err;
+      }
+    }
+  }
+
+  /** Marks a join done (after its message is out), so a redelivered input cannot start it again. */
+  async markJoinDone(taskId: string, node: string): Promise<void> {
+    const kv = await this.joinBucket();
+    await kv.put(this.names.joinKey(taskId, node), encodeJson({ inputs: {}, done: true } satisfies JoinState));
+  }
+
+  /** Publishes the descriptor of this instance for clients. */
+  async publishDescriptor(d: GraphDescriptor): Promise<void> {
+    const kv = await new Kvm(this.js).create(GRAPHS_BUCKET, { history: 1 });
+    await kv.put(this.names.stream, encodeJson(d));
+  }
+
+  /** The descriptor of `instanceId`, as published by a runner, or undefined. */
+  static async readDescriptor(nc: NatsConnection, instanceId: string): Promise<GraphDescriptor | undefined> {
+    try {
+      const kv = await new Kvm(jetstream(nc)).open(GRAPHS_BUCKET);
+      const e = await kv.get(namesFor(instanceId).stream);
+      return e && e.operation === "PUT" ? decodeJson<GraphDescriptor>(e.value) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Backlog of a node's consumer: messages waiting plus messages delivered and not yet acknowledged. */
+  async backlog(node: string): Promise<{ pending: number; ackPending: number }> {
+    const info = await this.jsm.consumers.info(this.names.stream, this.names.consumer(node));
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  }
+
+  /** Deletes every stream and bucket of the instance, and its descriptor. Returns what was removed. */
+  static async cleanup(nc: NatsConnection, instanceId: string): Promise<string[]> {
+    const jsm = await jetstreamManager(nc);
+    const n = namesFor(instanceId);
+    const removed: string[] = [];
+    for (const stream of [n.stream, n.resultsStream, `KV_${n.joinBucket}`, `OBJ_${n.payloadBucket}`]) {
+      try {
+        await jsm.streams.delete(stream);
+        removed.push(stream);
+      } catch (err) {
+        if (!isApiError(err, ERR.streamNotFound)) throw err;
+      }
+    }
+    try {
+      const kv = await new Kvm(jetstream(nc)).open(GRAPHS_BUCKET);
+      await kv.delete(n.stream);
+    } catch {
+      // no descriptor bucket: nothing to remove
+    }
+    return removed;
+  }
+}
+
+export { RESULT_NODE };

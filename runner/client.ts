@@ -1,0 +1,254 @@
+// Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
+// and from the operator (JobTask resources).
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import { context as otContext, trace, type Tracer } from "@opentelemetry/api";
+import { randomBytes } from "node:crypto";
+import { UnknownGraphError, type GraphInstance, type TaskOutcome } from "../core/index.ts";
+import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
+import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
+import { injectTrace } from "./tracecontext.ts";
+
+export interface ClientOptions {
+  nc: NatsConnection;
+  /** Graph instances from a configuration; without them the client reads descriptors that runners publish. */
+  graphs?: GraphInstance[] | undefined;
+  bus?: BusOptions | undefined;
+  tracer?: Tracer | undefined;
+}
+
+export interface ClientSubmitOptions {
+  graph: string;
+  /** Task id; default: the task's own `id` field when it is a string or number, else generated. */
+  id?: string | undefined;
+  /** Seconds the task may take from now; it fails when it passes this deadline. */
+  timeout?: number | undefined;
+}
+
+export interface Submitted {
+  id: string;
+  graph: string;
+  /** True when a task with this id was already accepted (within the duplicate window): it is not run twice. */
+  duplicate: boolean;
+}
+
+const ID_PREFIX = randomBytes(6).toString("hex");
+let counter = 0;
+
+interface Watch {
+  bus: InstanceBus;
+  descriptor: GraphDescriptor;
+  messages: ConsumerMessages | undefined;
+  started: Promise<void> | undefined;
+  waiters: Map<string, ((r: TaskOutcome) => void)[]>;
+  listeners: Set<(r: TaskOutcome) => void>;
+}
+
+function stripRecord(r: ResultRecord): TaskOutcome {
+  const { finished: _finished, ...outcome } = r;
+  return outcome as TaskOutcome;
+}
+
+export class JobChainClient {
+  private readonly options: ClientOptions;
+  private readonly watches = new Map<string, Promise<Watch>>();
+  private closed = false;
+
+  constructor(options: ClientOptions) {
+    this.options = options;
+  }
+
+  get nc(): NatsConnection {
+    return this.options.nc;
+  }
+
+  private async descriptorFor(graph: string): Promise<GraphDescriptor> {
+    const known = this.options.graphs;
+    if (known) {
+      const exact = known.find((g) => g.id === graph);
+      const named = known.filter((g) => g.graph === graph);
+      const inst = exact ?? (named.length === 1 ? named[0] : undefined);
+      if (!inst) {
+        if (named.length > 1) {
+          throw new UnknownGraphError(graph, named.map((g) => g.id), `graph '${graph}' has ${named.length} parameter groups; choose one of: ${named.map((g) => g.id).join(", ")}`);
+        }
+        throw new UnknownGraphError(graph, known.map((g) => g.id));
+      }
+      return describe(inst);
+    }
+    const d = await InstanceBus.readDescriptor(this.options.nc, graph);
+    if (!d) {
+      throw new UnknownGraphError(graph, [], `graph '${graph}' is not known to this NATS server: no runner has published it (start a runner for it, or pass its configuration)`);
+    }
+    return d;
+  }
+
+  private watch(graph: string): Promise<Watch> {
+    let w = this.watches.get(graph);
+    if (!w) {
+      w = (async () => {
+        const descriptor = await this.descriptorFor(graph);
+        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus);
+        return { bus, descriptor, messages: undefined, started: undefined, waiters: new Map(), listeners: new Set() };
+      })();
+      w.catch(() => this.watches.delete(graph));
+      this.watches.set(graph, w);
+    }
+    return w;
+  }
+
+  /** Starts following new results of the instance (once); resolves when following. */
+  private follow(w: Watch): Promise<void> {
+    w.started ??= (async () => {
+      const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, {
+        filter_subjects: [w.bus.names.resultWildcard],
+        deliver_policy: DeliverPolicy.New,
+      });
+      const messages = await consumer.consume();
+      w.messages = messages;
+      void (async () => {
+        for await (const m of messages) {
+          let record: ResultRecord;
+          try {
+            record = await w.bus.decodeBody<ResultRecord>(m.data);
+          } catch {
+            continue;
+          }
+          this.deliver(w, stripRecord(record));
+        }
+      })();
+    })();
+    return w.started;
+  }
+
+  private deliver(w: Watch, outcome: TaskOutcome): void {
+    const waiting = w.waiters.get(outcome.id);
+    if (waiting) {
+      w.waiters.delete(outcome.id);
+      for (const resolve of waiting) resolve(outcome);
+    }
+    for (const l of w.listeners) l(outcome);
+  }
+
+  /**
+   * Submits a task. Resolves once JetStream has stored it (it will then run even if this process dies).
+   * Submitting the same id again within the duplicate window is ignored (`duplicate: true`).
+   */
+  async submit(task: unknown, options: ClientSubmitOptions): Promise<Submitted> {
+    const w = await this.watch(options.graph);
+    await this.follow(w);
+    const own = (task as { id?: unknown } | null)?.id;
+    const id = options.id ?? (typeof own === "string" || typeof own === "number" ? String(own) : `${ID_PREFIX}-${(++counter).toString(36)}`);
+    const now = Date.now();
+    const env: WorkEnvelope = {
+      v: 1,
+      id,
+      graph: w.descriptor.id,
+      task,
+      inputs: {},
+      submitted: now,
+      ...(options.timeout !== undefined ? { deadline: now + options.timeout * 1000 } : {}),
+    };
+    const span = this.options.tracer?.startSpan(`submit ${w.descriptor.id}`, { attributes: { "jobchain.task_id": id } });
+    try {
+      let duplicate = true;
+      await Promise.all(
+        w.descriptor.heads.map(async (head) => {
+          const h = natsHeaders();
+          if (span) injectTrace(trace.setSpan(otContext.active(), span), h);
+          const ack = await w.bus.publishWork(head, env, `${id}||${head}`, h);
+          if (!ack.duplicate) duplicate = false;
+        }),
+      );
+      return { id, graph: w.descriptor.id, duplicate };
+    } finally {
+      span?.end();
+    }
+  }
+
+  /** Submits many tasks, pipelining the publishes. Resolves in input order. */
+  submitBatch(tasks: unknown[], options: Omit<ClientSubmitOptions, "id">): Promise<Submitted[]> {
+    return Promise.all(tasks.map((t) => this.submit(t, options)));
+  }
+
+  /**
+   * Resolves to the task's outcome once its result is recorded (at once if it already is). With `timeout`
+   * (seconds), resolves to a failed outcome naming the wait when no result came in time; the task itself may
+   * still finish later.
+   */
+  async result(id: string, options: { graph: string; timeout?: number | undefined; task?: unknown }): Promise<TaskOutcome> {
+    const w = await this.watch(options.graph);
+    await this.follow(w);
+    const outcome = new Promise<TaskOutcome>((resolve) => {
+      const list = w.waiters.get(id) ?? [];
+      list.push(resolve);
+      w.waiters.set(id, list);
+    });
+    // Following started before this read, so a result recorded at any time is seen by one or the other.
+    const existing = await w.bus.getResult(id);
+    if (existing) this.deliver(w, stripRecord(existing));
+    if (options.timeout === undefined) return outcome;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<TaskOutcome>((resolve) => {
+      timer = setTimeout(() => {
+        const list = w.waiters.get(id)?.filter((r) => r !== undefined);
+        if (list) w.waiters.delete(id);
+        resolve({
+          status: "failed",
+          id,
+          graph: w.descriptor.id,
+          task: options.task,
+          error: { job: "", message: `no result within ${options.timeout}s (the task may still be running)` },
+        });
+      }, options.timeout! * 1000);
+    });
+    try {
+      return await Promise.race([outcome, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Submits a task and resolves to its outcome. */
+  async run(task: unknown, options: ClientSubmitOptions & { wait?: number | undefined }): Promise<TaskOutcome> {
+    const s = await this.submit(task, options);
+    return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task });
+  }
+
+  /** Every result recorded for the instance from now on, in the order they are recorded. */
+  async *results(graph: string, signal?: AbortSignal): AsyncGenerator<TaskOutcome> {
+    const w = await this.watch(graph);
+    await this.follow(w);
+    const queue: TaskOutcome[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (o: TaskOutcome): void => {
+      queue.push(o);
+      wake?.();
+    };
+    w.listeners.add(listener);
+    const onAbort = (): void => wake?.();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      while (!signal?.aborted && !this.closed) {
+        if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        while (queue.length > 0) yield queue.shift()!;
+      }
+    } finally {
+      w.listeners.delete(listener);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Stops following results. The connection is left to the caller. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.watches.values()) {
+      try {
+        (await w).messages?.stop();
+      } catch {
+        // a watch that never opened has nothing to stop
+      }
+    }
+  }
+}

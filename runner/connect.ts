@@ -1,0 +1,74 @@
+// Connection options from flags and environment: URL, credentials (user/password, token, creds file, nkey seed)
+// and TLS. JOBCHAIN_NATS_URL is the default server; credentials come from files or the environment so that
+// Kubernetes can mount them from Secrets.
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+
+export interface NatsOptions {
+  /** Server URL(s), comma separated. Default: $JOBCHAIN_NATS_URL or nats://127.0.0.1:4222. */
+  url?: string | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  /** Path of a .creds file (JWT + nkey seed). */
+  credsFile?: string | undefined;
+  /** Path of a file holding an nkey seed. */
+  nkeyFile?: string | undefined;
+  /** TLS: CA file, client cert and key files. */
+  tlsCa?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** Connection name shown in server monitoring. */
+  name?: string | undefined;
+}
+
+/** Options from the environment: JOBCHAIN_NATS_URL, _USER, _PASSWORD, _TOKEN, _CREDS, _NKEY, _TLS_CA, _TLS_CERT, _TLS_KEY. */
+export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsOptions {
+  return {
+    url: env.JOBCHAIN_NATS_URL,
+    user: env.JOBCHAIN_NATS_USER,
+    password: env.JOBCHAIN_NATS_PASSWORD,
+    token: env.JOBCHAIN_NATS_TOKEN,
+    credsFile: env.JOBCHAIN_NATS_CREDS,
+    nkeyFile: env.JOBCHAIN_NATS_NKEY,
+    tlsCa: env.JOBCHAIN_NATS_TLS_CA,
+    tlsCert: env.JOBCHAIN_NATS_TLS_CERT,
+    tlsKey: env.JOBCHAIN_NATS_TLS_KEY,
+  };
+}
+
+export function connectionOptions(o: NatsOptions): ConnectionOptions {
+  const servers = (o.url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim());
+  const opts: ConnectionOptions = {
+    servers,
+    name: o.name,
+    // Keep trying through a server restart: work in flight is safe in JetStream and resumes when it is back.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+    timeout: 10_000,
+  };
+  if (o.user !== undefined) {
+    opts.user = o.user;
+    opts.pass = o.password;
+  }
+  if (o.token !== undefined) opts.token = o.token;
+  if (o.credsFile) opts.authenticator = credsAuthenticator(readFileSync(o.credsFile));
+  else if (o.nkeyFile) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(o.nkeyFile, "utf8").trim()));
+  if (o.tlsCa || o.tlsCert) {
+    opts.tls = {
+      ...(o.tlsCa ? { caFile: o.tlsCa } : {}),
+      ...(o.tlsCert ? { certFile: o.tlsCert } : {}),
+      ...(o.tlsKey ? { keyFile: o.tlsKey } : {}),
+    };
+  }
+  return opts;
+}
+
+/** Connects with flags over environment defaults. */
+export function connectNats(o: NatsOptions = {}): Promise<NatsConnection> {
+  const env = natsOptionsFromEnv();
+  const merged: NatsOptions = { ...env };
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  return connect(connectionOptions(merged));
+}

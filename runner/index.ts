@@ -1,0 +1,9 @@
+// Distributed execution over NATS JetStream: runners that serve graph nodes, and the client that submits tasks.
+export { Runner, type RunnerOptions } from "./runner.ts";
+export { JobChainClient, type ClientOptions, type ClientSubmitOptions, type Submitted } from "./client.ts";
+export { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
+export { connectNats, connectionOptions, natsOptionsFromEnv, type NatsOptions } from "./connect.ts";
+export { namesFor, taskToken, instanceToken, type InstanceNames } from "./naming.ts";
+export { region, servedNodes, type Region } from "./topology.ts";
+export { SharedRateLimiters } from "./ratelimit.ts";
+export type { WorkEnvelope, ResultRecord } from "./envelope.ts";

@@ -1,0 +1,98 @@
+// Per-node counters of a runner, served as Prometheus text with health endpoints.
+import { createServer, type Server } from "node:http";
+
+interface NodeMetrics {
+  processed: number;
+  failed: number;
+  inFlight: number;
+  durationSum: number;
+  buckets: number[];
+}
+
+const BOUNDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
+
+export class RunnerMetrics {
+  private readonly nodes = new Map<string, NodeMetrics>();
+  private key(graph: string, node: string): string {
+    return `${graph}\u0000${node}`;
+  }
+  private get(graph: string, node: string): NodeMetrics {
+    const k = this.key(graph, node);
+    let m = this.nodes.get(k);
+    if (!m) {
+      m = { processed: 0, failed: 0, inFlight: 0, durationSum: 0, buckets: new Array(BOUNDS.length + 1).fill(0) };
+      this.nodes.set(k, m);
+    }
+    return m;
+  }
+  started(graph: string, node: string): void {
+    this.get(graph, node).inFlight++;
+  }
+  finished(graph: string, node: string, seconds: number, ok: boolean): void {
+    const m = this.get(graph, node);
+    m.inFlight--;
+    m.processed++;
+    if (!ok) m.failed++;
+    m.durationSum += seconds;
+    let i = BOUNDS.findIndex((b) => seconds <= b);
+    if (i < 0) i = BOUNDS.length;
+    m.buckets[i]!++;
+  }
+  snapshot(): { graph: string; node: string; processed: number; failed: number; inFlight: number }[] {
+    return [...this.nodes].map(([k, m]) => {
+      const [graph, node] = k.split("\u0000") as [string, string];
+      return { graph, node, processed: m.processed, failed: m.failed, inFlight: m.inFlight };
+    });
+  }
+  /** Prometheus text exposition format. */
+  render(): string {
+    const lines = [
+      "# HELP jobchain_node_processed_total Messages a node finished (succeeded or failed).",
+      "# TYPE jobchain_node_processed_total counter",
+      "# HELP jobchain_node_failed_total Messages whose task failed at this node.",
+      "# TYPE jobchain_node_failed_total counter",
+      "# HELP jobchain_node_in_flight Messages a node is working on now.",
+      "# TYPE jobchain_node_in_flight gauge",
+      "# HELP jobchain_node_duration_seconds Time from receipt to acknowledgement of a message.",
+      "# TYPE jobchain_node_duration_seconds histogram",
+    ];
+    for (const [k, m] of this.nodes) {
+      const [graph, node] = k.split("\u0000") as [string, string];
+      const l = `graph="${graph}",node="${node}"`;
+      lines.push(`jobchain_node_processed_total{${l}} ${m.processed}`);
+      lines.push(`jobchain_node_failed_total{${l}} ${m.failed}`);
+      lines.push(`jobchain_node_in_flight{${l}} ${m.inFlight}`);
+      let cum = 0;
+      BOUNDS.forEach((b, i) => {
+        cum += m.buckets[i]!;
+        lines.push(`jobchain_node_duration_seconds_bucket{${l},le="${b}"} ${cum}`);
+      });
+      cum += m.buckets[BOUNDS.length]!;
+      lines.push(`jobchain_node_duration_seconds_bucket{${l},le="+Inf"} ${cum}`);
+      lines.push(`jobchain_node_duration_seconds_sum{${l}} ${m.durationSum}`);
+      lines.push(`jobchain_node_duration_seconds_count{${l}} ${m.processed}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+/** Serves /metrics, /healthz (process alive) and /readyz (consuming) on `port` (0 picks a free one). */
+export function serveMetrics(metrics: RunnerMetrics, port: number, ready: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+      res.end(metrics.render());
+    } else if (req.url === "/healthz") {
+      res.writeHead(200).end("ok\n");
+    } else if (req.url === "/readyz") {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503).end(ok ? "ready\n" : "not ready\n");
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => resolve(server));
+  });
+}

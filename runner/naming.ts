@@ -1,0 +1,66 @@
+// Names of everything a graph instance uses in NATS. Documented in docs/nats.md; the operator computes the same
+// names from the same functions.
+//
+//   stream   JC_<graph>[__<group>]            work queue; subject jc.<graph>.<group|->.node.<node>
+//   stream   JC_<graph>[__<group>]_RESULTS    one message per task: jc.<graph>.<group|->.result.<task>
+//   kv       JC_<graph>[__<group>]_JOIN       fan-in state: <task>.<node>
+//   objects  JC_<graph>[__<group>]_PAYLOADS   payloads too large for a message
+//   consumer node_<node>                      durable, on the work stream, one per graph node
+//   kv       JC_GRAPHS                        graph descriptors published by runners: <stream name>
+//   kv       JC_RATELIMITS                    shared token buckets
+
+/** Graph, job and group names are [A-Za-z0-9_-], so they are valid in stream names and subject tokens. */
+export function instanceToken(instanceId: string): string {
+  const [graph, group] = instanceId.split("/");
+  return group === undefined ? graph! : `${graph}__${group}`;
+}
+
+export interface InstanceNames {
+  instance: string;
+  stream: string;
+  resultsStream: string;
+  joinBucket: string;
+  payloadBucket: string;
+  /** `jc.<graph>.<group|->` */
+  subjectPrefix: string;
+  nodeSubject(node: string): string;
+  resultSubject(taskId: string): string;
+  /** Filter of all node subjects. */
+  nodeWildcard: string;
+  resultWildcard: string;
+  consumer(node: string): string;
+  joinKey(taskId: string, node: string): string;
+}
+
+export const GRAPHS_BUCKET = "JC_GRAPHS";
+export const RATELIMIT_BUCKET = "JC_RATELIMITS";
+/** The virtual node that joins several tails into one result. */
+export const RESULT_NODE = "__result";
+
+/**
+ * A task id as one subject token: ids made of [A-Za-z0-9_-] are used as they are, others (dots, spaces,
+ * unicode, ...) as `~` + base64url, so any id is safe in a subject and a KV key.
+ */
+export function taskToken(id: string): string {
+  return /^[A-Za-z0-9_-]{1,200}$/.test(id) ? id : `~${Buffer.from(id, "utf8").toString("base64url")}`;
+}
+
+export function namesFor(instanceId: string): InstanceNames {
+  const [graph, group] = instanceId.split("/");
+  const token = instanceToken(instanceId);
+  const prefix = `jc.${graph}.${group ?? "-"}`;
+  return {
+    instance: instanceId,
+    stream: `JC_${token}`,
+    resultsStream: `JC_${token}_RESULTS`,
+    joinBucket: `JC_${token}_JOIN`,
+    payloadBucket: `JC_${token}_PAYLOADS`,
+    subjectPrefix: prefix,
+    nodeSubject: (node) => `${prefix}.node.${node}`,
+    resultSubject: (taskId) => `${prefix}.result.${taskToken(taskId)}`,
+    nodeWildcard: `${prefix}.node.*`,
+    resultWildcard: `${prefix}.result.*`,
+    consumer: (node) => `node_${node}`,
+    joinKey: (taskId, node) => `${taskToken(taskId)}.${node}`,
+  };
+}

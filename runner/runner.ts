@@ -1,0 +1,397 @@
+// A runner serves graph nodes: it consumes each served node's durable consumer, runs the node and every
+// successor it can run in memory (see topology.ts), publishes what leaves this process, records results, and
+// only then acknowledges the message. Killing it at any point loses nothing: an unacknowledged message is
+// redelivered, and every publish it repeats is de-duplicated by message id or refused as a second result.
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { Tracer } from "@opentelemetry/api";
+import type { Server } from "node:http";
+import {
+  JobChain,
+  Semaphore,
+  createLogger,
+  type JobOutput,
+  type Logger,
+  type RunnableGraph,
+  type TaskErrorInfo,
+  type TaskOutcome,
+} from "../core/index.ts";
+import { InstanceBus, describe, type BusOptions } from "./bus.ts";
+import { decodeJson, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
+import { RunnerMetrics, serveMetrics } from "./metrics.ts";
+import { RESULT_NODE } from "./naming.ts";
+import { SharedRateLimiters } from "./ratelimit.ts";
+import { region, servedNodes, type Region } from "./topology.ts";
+import { copyTrace, extractTrace } from "./tracecontext.ts";
+
+export interface RunnerOptions {
+  nc: NatsConnection;
+  /** Graph instances (with their jobs constructed) this runner serves nodes of. */
+  graphs: RunnableGraph[];
+  /** Serve only these nodes (of every instance). */
+  nodes?: string[] | undefined;
+  /** Serve only the nodes of this pool. */
+  pool?: string | undefined;
+  /** Messages worked on at once by this process. Default 256. */
+  concurrency?: number | undefined;
+  bus?: BusOptions | undefined;
+  logger?: Logger | undefined;
+  tracer?: Tracer | undefined;
+  /** Serve /metrics, /healthz and /readyz on this port. */
+  metricsPort?: number | undefined;
+}
+
+interface RegionRuntime {
+  region: Region;
+  chain: JobChain;
+}
+
+interface InstanceRuntime {
+  graph: RunnableGraph;
+  bus: InstanceBus;
+  served: Set<string>;
+  regions: Map<string, RegionRuntime>;
+  prev: Map<string, string[]>;
+  userSaved: Set<string>;
+}
+
+interface InFlight {
+  msg: JsMsg;
+  since: number;
+}
+
+/** Merges saved outputs; undefined when there are none. */
+function mergeSaved(...parts: (Record<string, JobOutput> | undefined)[]): Record<string, JobOutput> | undefined {
+  let out: Record<string, JobOutput> | undefined;
+  for (const p of parts) if (p && Object.keys(p).length > 0) out = { ...out, ...p };
+  return out;
+}
+
+export class Runner {
+  readonly metrics = new RunnerMetrics();
+  readonly logger: Logger;
+  private readonly options: RunnerOptions;
+  private readonly instances: InstanceRuntime[] = [];
+  private readonly semaphore: Semaphore;
+  private readonly inFlight = new Set<InFlight>();
+  private readonly consumers: ConsumerMessages[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private readonly subs: Subscription[] = [];
+  private readonly limiters: SharedRateLimiters;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private server: Server | undefined;
+  private stopping = false;
+  private consuming = false;
+
+  private constructor(options: RunnerOptions) {
+    this.options = options;
+    this.logger = options.logger ?? createLogger({ name: "jobchain-runner" });
+    this.semaphore = new Semaphore(options.concurrency ?? 256);
+    this.limiters = new SharedRateLimiters(options.nc);
+  }
+
+  /** Creates what the served nodes need in NATS and starts consuming. Resolves once consuming. */
+  static async start(options: RunnerOptions): Promise<Runner> {
+    const runner = new Runner(options);
+    await runner.open();
+    return runner;
+  }
+
+  /** Nodes served, as `graph:node`. */
+  get served(): string[] {
+    return this.instances.flatMap((i) => [...i.served].map((n) => `${i.graph.id}:${n}`));
+  }
+
+  private async open(): Promise<void> {
+    const { nc, graphs } = this.options;
+    for (const graph of graphs) {
+      const served = new Set(servedNodes(graph, { nodes: this.options.nodes, pool: this.options.pool }));
+      if (served.size === 0) continue;
+      const bus = await InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served] });
+      await bus.publishDescriptor(describe(graph));
+      this.instances.push({
+        graph,
+        bus,
+        served,
+        regions: new Map(),
+        prev: new Map(graph.nodes.map((n) => [n.name, n.prev])),
+        userSaved: new Set(graph.nodes.filter((n) => n.saveResult).map((n) => n.name)),
+      });
+    }
+    if (this.instances.length === 0) {
+      throw new Error(
+        `no nodes to serve: ${this.options.pool !== undefined ? `pool '${this.options.pool}'` : `nodes ${this.options.nodes?.join(", ")}`} matches no node of ${graphs.map((g) => g.id).join(", ")}`,
+      );
+    }
+    const ackWait = (this.instances[0]!.bus.options.ackWait * 1000) / 3;
+    this.heartbeat = setInterval(() => this.beat(ackWait), Math.max(250, Math.min(ackWait, 10_000)));
+    this.heartbeat.unref();
+    if (this.options.metricsPort !== undefined) {
+      this.server = await serveMetrics(this.metrics, this.options.metricsPort, () => this.consuming && !this.stopping);
+    }
+    for (const rt of this.instances) {
+      // A message that could not be completed in max_deliver deliveries: record its task as failed.
+      this.subs.push(
+        nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${rt.bus.names.stream}.*`, {
+          queue: `jc-dead-letter-${rt.bus.names.stream}`,
+          callback: (err, m) => {
+            if (!err) void this.deadLetter(rt, m.data);
+          },
+        }),
+      );
+      for (const node of rt.served) await this.consume(rt, node);
+    }
+    this.consuming = true;
+    this.logger.info({ served: this.served }, "runner consuming");
+  }
+
+  /** The port /metrics is served on, when enabled. */
+  get metricsPort(): number | undefined {
+    const a = this.server?.address();
+    return typeof a === "object" && a ? a.port : undefined;
+  }
+
+  private async consume(rt: InstanceRuntime, node: string): Promise<void> {
+    const consumer = await rt.bus.js.consumers.get(rt.bus.names.stream, rt.bus.names.consumer(node));
+    const max = Math.max(1, Math.min(1000, this.semaphore.capacity));
+    const messages = await consumer.consume({ max_messages: max });
+    this.consumers.push(messages);
+    this.loops.push(
+      (async () => {
+        for await (const m of messages) {
+          if (this.stopping) {
+            // Hand the message back at once instead of letting it wait out its ack deadline.
+            m.nak();
+            continue;
+          }
+          await this.semaphore.acquire();
+          if (this.stopping) {
+            this.semaphore.release();
+            m.nak();
+            continue;
+          }
+          const entry: InFlight = { msg: m, since: Date.now() };
+          this.inFlight.add(entry);
+          void this.handle(rt, node, m).finally(() => {
+            this.inFlight.delete(entry);
+            this.semaphore.release();
+          });
+        }
+      })(),
+    );
+  }
+
+  /** Extends the ack deadline of long-running messages, so a slow job is not redelivered while it works. */
+  private beat(olderThanMs: number): void {
+    const now = Date.now();
+    for (const f of this.inFlight) if (now - f.since >= olderThanMs) f.msg.working();
+  }
+
+  private regionRuntime(rt: InstanceRuntime, entry: string): RegionRuntime {
+    let r = rt.regions.get(entry);
+    if (r) return r;
+    const reg = region(rt.graph, entry, rt.served);
+    const members = new Set(reg.nodes);
+    const capture = new Set([...reg.emitting, ...rt.userSaved]);
+    const nodes = rt.graph.nodes
+      .filter((n) => members.has(n.name))
+      .map((n) => ({
+        ...n,
+        next: n.next.filter((t) => members.has(t)),
+        prev: n.name === entry ? [] : n.prev,
+        // The engine keeps these outputs in `saved`: what leaves the region, and what the user asked to keep.
+        saveResult: capture.has(n.name),
+      }));
+    const sub: RunnableGraph = {
+      ...rt.graph,
+      nodes,
+      heads: [entry],
+      tails: nodes.filter((n) => n.next.length === 0).map((n) => n.name),
+    };
+    const chain = new JobChain([sub], {
+      concurrency: 1e9,
+      logger: this.logger,
+      tracer: this.options.tracer,
+      rateLimiters: this.limiters,
+      onProgress: (taskId) => this.progress(taskId),
+    });
+    r = { region: reg, chain };
+    rt.regions.set(entry, r);
+    return r;
+  }
+
+  private progress(taskId: string): void {
+    for (const f of this.inFlight) {
+      if (f.msg.headers?.get("Jc-Task-Id") === taskId) f.msg.working();
+    }
+  }
+
+  private async handle(rt: InstanceRuntime, node: string, m: JsMsg): Promise<void> {
+    const t0 = performance.now();
+    const graphId = rt.graph.id;
+    this.metrics.started(graphId, node);
+    let ok = true;
+    let env: WorkEnvelope | undefined;
+    try {
+      env = await rt.bus.decodeBody<WorkEnvelope>(m.data);
+      if (env.deadline !== undefined && Date.now() > env.deadline) {
+        ok = false;
+        await this.recordFailure(rt, env, { job: node, message: "task deadline passed before the job could run" }, env.saved);
+        m.ack();
+        return;
+      }
+      const { region: reg, chain } = this.regionRuntime(rt, node);
+      const traceContext = extractTrace(m.headers);
+      const outcome = await chain.execute(env.task, {
+        id: env.id,
+        inputs: env.inputs,
+        timeout: env.deadline !== undefined ? Math.max(0.001, (env.deadline - Date.now()) / 1000) : undefined,
+        traceContext,
+      });
+      const captured = outcome.saved ?? {};
+      const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
+      if (outcome.status === "failed") {
+        ok = false;
+        await this.recordFailure(rt, env, outcome.error, userSaved);
+      } else {
+        await this.forward(rt, reg, env, captured, userSaved, m.headers);
+      }
+      m.ack();
+    } catch (err) {
+      ok = false;
+      await this.onHandlingError(rt, node, m, env, err);
+    } finally {
+      this.metrics.finished(graphId, node, (performance.now() - t0) / 1000, ok);
+    }
+  }
+
+  /** Publishes what leaves the region: messages to successors elsewhere, fan-in inputs, and the task result. */
+  private async forward(
+    rt: InstanceRuntime,
+    reg: Region,
+    env: WorkEnvelope,
+    outputs: Record<string, JobOutput>,
+    saved: Record<string, JobOutput> | undefined,
+    incoming: MsgHdrs | undefined,
+  ): Promise<void> {
+    const work: Promise<unknown>[] = [];
+    const hdrs = (): MsgHdrs => {
+      const h = natsHeaders();
+      copyTrace(incoming, h);
+      return h;
+    };
+    for (const { from, to } of reg.exits) {
+      const prev = rt.prev.get(to)!;
+      const output = outputs[from]!;
+      if (prev.length === 1) {
+        const next: WorkEnvelope = { ...env, inputs: { [from]: output }, saved };
+        work.push(rt.bus.publishWork(to, next, `${env.id}|${from}|${to}`, hdrs()));
+      } else {
+        work.push(
+          rt.bus.addJoinInput(env, to, prev, from, output, saved).then(async (state) => {
+            if (!state) return;
+            const next: WorkEnvelope = { ...env, inputs: state.inputs, saved: state.saved };
+            await rt.bus.publishWork(to, next, `${env.id}|*|${to}`, hdrs());
+            await rt.bus.markJoinDone(env.id, to);
+          }),
+        );
+      }
+    }
+    if (reg.tails.length > 0) {
+      const tails = rt.graph.tails;
+      if (tails.length === 1) {
+        work.push(this.recordSuccess(rt, env, outputs[tails[0]!]!, saved));
+      } else {
+        // Several tails: the result waits for all of them, wherever they run.
+        work.push(
+          (async () => {
+            let state;
+            for (const t of reg.tails) state = (await rt.bus.addJoinInput(env, RESULT_NODE, tails, t, outputs[t]!, saved)) ?? state;
+            if (!state) return;
+            const result: Record<string, JobOutput> = {};
+            for (const t of tails) result[t] = state.inputs[t]!;
+            await this.recordSuccess(rt, env, result, state.saved);
+            await rt.bus.markJoinDone(env.id, RESULT_NODE);
+          })(),
+        );
+      }
+    }
+    await Promise.all(work);
+  }
+
+  private async recordSuccess(rt: InstanceRuntime, env: WorkEnvelope, result: JobOutput, saved: Record<string, JobOutput> | undefined): Promise<void> {
+    const record: ResultRecord = { status: "succeeded", id: env.id, graph: rt.graph.id, task: env.task, result, finished: Date.now() };
+    if (saved) record.saved = saved;
+    await rt.bus.publishResult(record);
+  }
+
+  private async recordFailure(rt: InstanceRuntime, env: WorkEnvelope, error: TaskErrorInfo, saved: Record<string, JobOutput> | undefined): Promise<void> {
+    const record: ResultRecord = { status: "failed", id: env.id, graph: rt.graph.id, task: env.task, error, finished: Date.now() };
+    if (saved) record.saved = saved;
+    await rt.bus.publishResult(record);
+  }
+
+  /**
+   * Infrastructure trouble (NATS unavailable, a payload missing): hand the message back for a later try; on its
+   * last allowed delivery, record the task as failed instead of trying forever.
+   */
+  private async onHandlingError(rt: InstanceRuntime, node: string, m: JsMsg, env: WorkEnvelope | undefined, err: unknown): Promise<void> {
+    const message = (err as Error)?.message ?? String(err);
+    const last = m.info.deliveryCount >= rt.bus.options.maxDeliver;
+    this.logger.warn({ graph: rt.graph.id, node, task: env?.id, delivery: m.info.deliveryCount, err: message }, "message not completed");
+    if (!last) {
+      m.nak(Math.min(30_000, 250 * 2 ** m.info.deliveryCount));
+      return;
+    }
+    try {
+      if (env) {
+        await this.recordFailure(rt, env, { job: node, message: `gave up after ${m.info.deliveryCount} deliveries: ${message}` }, env.saved);
+      }
+      m.term(message.slice(0, 200));
+    } catch {
+      m.nak(1000);
+    }
+  }
+
+  /** Handles a MAX_DELIVERIES advisory: the message's task is recorded as failed and the message removed. */
+  private async deadLetter(rt: InstanceRuntime, data: Uint8Array): Promise<void> {
+    try {
+      const adv = decodeJson<{ stream: string; consumer: string; stream_seq: number; deliveries: number }>(data);
+      const stored = await rt.bus.jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
+      if (!stored) return;
+      const env = await rt.bus.decodeBody<WorkEnvelope>(stored.data);
+      const node = adv.consumer.replace(/^node_/, "");
+      await this.recordFailure(rt, env, { job: node, message: `no runner completed this job in ${adv.deliveries} deliveries` }, env.saved);
+      await rt.bus.jsm.streams.deleteMessage(adv.stream, adv.stream_seq).catch(() => undefined);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "could not record a dead-lettered task");
+    }
+  }
+
+  /**
+   * Stops taking messages and finishes the ones in hand (handing back what is still running after
+   * `graceMs`), then closes the chains. Resolves when done; the connection is left to the caller.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.consuming = false;
+    for (const s of this.subs) s.unsubscribe();
+    for (const c of this.consumers) c.stop();
+    const deadline = Date.now() + graceMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const f of this.inFlight) f.msg.nak();
+    await Promise.allSettled(this.loops);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    for (const rt of this.instances) for (const r of rt.regions.values()) await r.chain.markInputCompleted();
+  }
+}
+
+function pick(from: Record<string, JobOutput>, keys: Set<string>): Record<string, JobOutput> | undefined {
+  let out: Record<string, JobOutput> | undefined;
+  for (const k of keys) if (Object.hasOwn(from, k)) (out ??= {})[k] = from[k]!;
+  return out;
+}
+
+export type { TaskOutcome };
