@@ -3,7 +3,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { RateLimitPolicy, RateLimiterSource } from "../core/index.ts";
+import { systemClock, type RateLimitPolicy, type RateLimiterSource } from "../core/index.ts";
 import { decodeJson, encodeJson } from "./envelope.ts";
 import { RATELIMIT_BUCKET } from "./naming.ts";
 
@@ -11,21 +11,6 @@ interface Bucket {
   tokens: number;
   /** Epoch ms of the last update. */
   at: number;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 export class SharedRateLimiter {
@@ -51,7 +36,7 @@ export class SharedRateLimiter {
       const prev: Bucket = exists ? decodeJson<Bucket>(entry.value) : { tokens: this.max, at: now };
       const tokens = Math.min(this.max, prev.tokens + Math.max(0, now - prev.at) * this.ratePerMs);
       if (tokens < 1) {
-        await sleep(Math.max(1, Math.ceil((1 - tokens) / this.ratePerMs)), signal);
+        await systemClock.sleep(Math.max(1, Math.ceil((1 - tokens) / this.ratePerMs)), signal);
         continue;
       }
       const next = encodeJson({ tokens: tokens - 1, at: now } satisfies Bucket);

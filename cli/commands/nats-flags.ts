@@ -1,4 +1,5 @@
-import type { BusOptions, NatsOptions } from "../../runner/index.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats, type BusOptions, type NatsOptions } from "../../runner/index.ts";
 import { UsageError } from "../errors.ts";
 
 /** Connection flags shared by the commands that talk to NATS; each falls back to a JOBCHAIN_NATS_* variable. */
@@ -61,8 +62,17 @@ export function busOptions(v: Values): BusOptions {
   };
 }
 
+/** Connects with the command's flags; a refused or unauthorised connection becomes a UsageError naming the server. */
+export async function connectFromFlags(v: Values, name: string): Promise<NatsConnection> {
+  try {
+    return await connectNats(natsOptions(v, name));
+  } catch (err) {
+    throw connectionError(err, v.nats);
+  }
+}
+
 /** Turns a connection failure into a message that names the server and what to check. */
-export function connectionError(err: unknown, url: string | undefined): UsageError | unknown {
+function connectionError(err: unknown, url: string | undefined): UsageError | unknown {
   const msg = (err as Error)?.message ?? "";
   if (/CONNECTION_REFUSED|ECONNREFUSED|connection refused|TIMEOUT|Authorization|AUTHORIZATION/i.test(msg + String((err as { code?: string })?.code ?? ""))) {
     return new UsageError(

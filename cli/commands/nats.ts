@@ -1,8 +1,8 @@
 import { readConfigSources, resolveConfig } from "../../core/index.ts";
-import { InstanceBus, connectNats } from "../../runner/index.ts";
+import { InstanceBus } from "../../runner/index.ts";
 import { parse } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
-import { NATS_USAGE, connectionError, natsFlags, natsOptions } from "./nats-flags.ts";
+import { NATS_USAGE, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain nats cleanup [CONFIG] --graph ID [--nats URL]
 
@@ -31,12 +31,7 @@ export async function nats(argv: string[]): Promise<number> {
       return m.length ? m : [g];
     });
   }
-  let nc;
-  try {
-    nc = await connectNats(natsOptions(values, `jobchain-cleanup-${process.pid}`));
-  } catch (err) {
-    throw connectionError(err, values.nats);
-  }
+  const nc = await connectFromFlags(values, `jobchain-cleanup-${process.pid}`);
   try {
     for (const id of ids) {
       const removed = await InstanceBus.cleanup(nc, id);

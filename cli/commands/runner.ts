@@ -1,9 +1,9 @@
 import { instantiate, setupTracing } from "../../core/index.ts";
-import { Runner, connectNats } from "../../runner/index.ts";
+import { Runner } from "../../runner/index.ts";
 import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { configFlags, loadFromArgs } from "./common.ts";
-import { NATS_USAGE, busFlags, busOptions, connectionError, natsFlags, natsOptions } from "./nats-flags.ts";
+import { NATS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain runner [CONFIG] [--graph ID]... [--nodes a,b | --pool NAME] [--nats URL] [--concurrency N]
                        [--metrics-port P] [--jobs DIR]... [--ack-wait S] [--max-deliver N] [--drain-timeout S]
@@ -64,12 +64,7 @@ export async function runner(argv: string[]): Promise<number> {
     throw new UsageError(`unknown pool '${values.pool}'`, `pools: ${[...new Set(instances.flatMap((i) => Object.keys(i.pools)))].join(", ")}`);
   }
   const tracing = await setupTracing();
-  let nc;
-  try {
-    nc = await connectNats(natsOptions(values, `jobchain-runner-${process.pid}`));
-  } catch (err) {
-    throw connectionError(err, values.nats);
-  }
+  const nc = await connectFromFlags(values, `jobchain-runner-${process.pid}`);
   const r = await Runner.start({
     nc,
     graphs: instantiate({ ...config, instances }, registry),

@@ -1,12 +1,12 @@
 import { readConfigSources, resolveConfig, setupTracing, type GraphInstance } from "../../core/index.ts";
-import { JobChainClient, connectNats } from "../../runner/index.ts";
+import { JobChainClient } from "../../runner/index.ts";
 import { parse, positiveInt } from "../args.ts";
 import { drive } from "../drive.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { parseInlineInputs, readInputs } from "../inputs.ts";
 import { BufferedWriter } from "../output.ts";
 import { outputFormat } from "./common.ts";
-import { NATS_USAGE, busFlags, busOptions, connectionError, natsFlags, natsOptions } from "./nats-flags.ts";
+import { NATS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain submit [CONFIG] --graph ID [--input JSON]... [--inputs FILE|-] [--nats URL] [--no-wait]
                        [--timeout S] [--format jsonl|pretty]
@@ -47,12 +47,7 @@ export async function submit(argv: string[]): Promise<number> {
   let graphs: GraphInstance[] | undefined;
   if (positionals[0] !== undefined) graphs = resolveConfig(readConfigSources(positionals[0])).instances;
   const tracing = await setupTracing();
-  let nc;
-  try {
-    nc = await connectNats(natsOptions(values, `jobchain-submit-${process.pid}`));
-  } catch (err) {
-    throw connectionError(err, values.nats);
-  }
+  const nc = await connectFromFlags(values, `jobchain-submit-${process.pid}`);
   const client = new JobChainClient({ nc, graphs, bus: busOptions(values), tracer: tracing?.tracer });
   try {
     const graph = values.graph;
