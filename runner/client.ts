@@ -83,6 +83,14 @@ export class JobChainClient {
     return d;
   }
 
+  /**
+   * Resolves a graph selector (`graph` or `graph/group`) to its instance id. Rejects with UnknownGraphError when
+   * neither the configuration nor any runner knows it.
+   */
+  async resolveGraph(graph: string): Promise<string> {
+    return (await this.watch(graph)).descriptor.id;
+  }
+
   private watch(graph: string): Promise<Watch> {
     let w = this.watches.get(graph);
     if (!w) {

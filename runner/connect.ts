@@ -20,6 +20,8 @@ export interface NatsOptions {
   tlsKey?: string | undefined;
   /** Connection name shown in server monitoring. */
   name?: string | undefined;
+  /** Keep trying when the server cannot be reached at start (runners); otherwise fail at once. */
+  waitForServer?: boolean | undefined;
 }
 
 /** Options from the environment: JOBCHAIN_NATS_URL, _USER, _PASSWORD, _TOKEN, _CREDS, _NKEY, _TLS_CA, _TLS_CERT, _TLS_KEY. */
@@ -45,7 +47,7 @@ export function connectionOptions(o: NatsOptions): ConnectionOptions {
     // Keep trying through a server restart: work in flight is safe in JetStream and resumes when it is back.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect: o.waitForServer ?? false,
     timeout: 10_000,
   };
   if (o.user !== undefined) {

@@ -63,9 +63,9 @@ export function busOptions(v: Values): BusOptions {
 }
 
 /** Connects with the command's flags; a refused or unauthorised connection becomes a UsageError naming the server. */
-export async function connectFromFlags(v: Values, name: string): Promise<NatsConnection> {
+export async function connectFromFlags(v: Values, name: string, waitForServer = false): Promise<NatsConnection> {
   try {
-    return await connectNats(natsOptions(v, name));
+    return await connectNats({ ...natsOptions(v, name), waitForServer });
   } catch (err) {
     throw connectionError(err, v.nats);
   }

@@ -64,7 +64,7 @@ export async function runner(argv: string[]): Promise<number> {
     throw new UsageError(`unknown pool '${values.pool}'`, `pools: ${[...new Set(instances.flatMap((i) => Object.keys(i.pools)))].join(", ")}`);
   }
   const tracing = await setupTracing();
-  const nc = await connectFromFlags(values, `jobchain-runner-${process.pid}`);
+  const nc = await connectFromFlags(values, `jobchain-runner-${process.pid}`, true);
   const r = await Runner.start({
     nc,
     graphs: instantiate({ ...config, instances }, registry),

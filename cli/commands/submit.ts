@@ -50,7 +50,7 @@ export async function submit(argv: string[]): Promise<number> {
   const nc = await connectFromFlags(values, `jobchain-submit-${process.pid}`);
   const client = new JobChainClient({ nc, graphs, bus: busOptions(values), tracer: tracing?.tracer });
   try {
-    const graph = values.graph;
+    const graph = await client.resolveGraph(values.graph);
     if (values["no-wait"]) {
       const out = new BufferedWriter(process.stdout);
       let bad = 0;

@@ -1,0 +1,136 @@
+// Distributed execution through real runner processes and a real nats-server: the same results as the embedded
+// engine, duplicates ignored, large payloads, draining, cleanup, shared rate limits.
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNats, type NatsServerHandle } from "./harness/nats.ts";
+import { cli } from "./helpers/cli.ts";
+import { mathConfig } from "./helpers/graphs.ts";
+import { startRunner, type Proc } from "./helpers/procs.ts";
+
+let nats: NatsServerHandle;
+let config: { dir: string; cleanup: () => void };
+const procs: Proc[] = [];
+
+beforeAll(async () => {
+  nats = await startNats();
+  config = mathConfig();
+});
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
+  await nats?.stop();
+  config?.cleanup();
+});
+
+async function runner(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const p = await startRunner(config.dir, args, nats.url, env);
+  procs.push(p);
+  return p;
+}
+
+const byId = (lines: Record<string, unknown>[]) => [...lines].sort((x, y) => String(x.id).localeCompare(String(y.id)));
+
+const TASKS = Array.from({ length: 20 }, (_, i) => ({ id: `t${i}`, v: i }));
+
+describe("distributed runners", () => {
+  it("give exactly the embedded engine's results, with every node in its own process and replicas of the fan-in", async () => {
+    const inputs = path.join(config.dir, "tasks.jsonl");
+    const tasks = [...TASKS, { id: "bad", v: 1, fail_at: "c" }];
+    writeFileSync(inputs, tasks.map((t) => JSON.stringify(t)).join("\n") + "\n");
+    for (const n of ["a", "b", "c"]) await runner(["--graph", "diamond", "--nodes", n]);
+    await runner(["--graph", "diamond", "--nodes", "d"]);
+    await runner(["--graph", "diamond", "--nodes", "d"]);
+    for (const graph of ["diamond"]) {
+      const local = await cli(["run", config.dir, "--graph", graph, "--inputs", inputs]);
+      const remote = await cli(["submit", "--graph", graph, "--inputs", inputs, "--nats", nats.url]);
+      expect(remote.stderr).toBe("");
+      expect(remote.code).toBe(local.code);
+      expect(remote.code).toBe(1);
+      expect(byId(remote.lines)).toEqual(byId(local.lines));
+      expect(remote.lines).toHaveLength(21);
+      expect(remote.lines.find((l) => l.id === "t3")!.result).toEqual({ v: 3 + 1 + 10 + 3 + 1 + 100, from: ["b", "c"] });
+      expect(remote.lines.find((l) => l.id === "bad")!.error).toEqual({ job: "c", message: "failing at c", attempt: 1 });
+    }
+  });
+
+  it("run linear, several-tail, retrying and save_result graphs like the embedded engine (one runner for all nodes)", async () => {
+    await runner(["--graph", "linear", "--graph", "twotails", "--graph", "retrying"]);
+    const inputs = path.join(config.dir, "tasks2.jsonl");
+    writeFileSync(inputs, TASKS.map((t) => JSON.stringify(t)).join("\n") + "\n");
+    for (const graph of ["linear", "twotails", "retrying"]) {
+      const local = await cli(["run", config.dir, "--graph", graph, "--inputs", inputs]);
+      const remote = await cli(["submit", config.dir, "--graph", graph, "--inputs", inputs, "--nats", nats.url]);
+      expect({ graph, code: remote.code, stderr: remote.stderr }).toEqual({ graph, code: 0, stderr: "" });
+      expect(byId(remote.lines)).toEqual(byId(local.lines));
+    }
+    const r = await cli(["submit", "--graph", "twotails", "--input", '{"id":"tt","v":1}', "--nats", nats.url]);
+    expect(r.lines).toEqual([
+      {
+        id: "tt",
+        graph: "twotails",
+        status: "succeeded",
+        task: { id: "tt", v: 1 },
+        result: { b: { v: 1011 }, c: { v: 1101 } },
+        saved: { keep: { v: 1001 } },
+      },
+    ]);
+  });
+
+  it("ignores a repeated submission of the same task id and returns the one recorded result", async () => {
+    const first = await cli(["submit", "--graph", "linear", "--input", '{"id":"dup-1","v":5}', "--nats", nats.url, "--no-wait"]);
+    expect(first.lines).toEqual([{ id: "dup-1", graph: "linear", status: "submitted", task: { id: "dup-1", v: 5 } }]);
+    const again = await cli(["submit", "--graph", "linear", "--input", '{"id":"dup-1","v":999}', "--nats", nats.url]);
+    expect(again.lines).toEqual([{ id: "dup-1", graph: "linear", status: "succeeded", task: { id: "dup-1", v: 5 }, result: { v: 116 } }]);
+    const nc = await connect(nats.connectOptions);
+    const jsm = await jetstreamManager(nc);
+    const m = await jsm.streams.getMessage("JC_linear_RESULTS", { last_by_subj: "jc.linear.-.result.dup-1" });
+    expect(m?.seq).toBeGreaterThan(0);
+    await nc.close();
+  });
+
+  it("exits 2 with a clear message for an unknown graph or an unreachable server", async () => {
+    const unknown = await cli(["submit", "--graph", "nope", "--input", "{}", "--nats", nats.url]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/graph 'nope' is not known to this NATS server/);
+    const down = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", "nats://127.0.0.1:1"], { timeoutMs: 30_000 });
+    expect(down.code).toBe(2);
+    expect(down.stderr).toMatch(/cannot connect to NATS at nats:\/\/127.0.0.1:1/);
+  });
+
+  it("serves metrics, drains on SIGTERM and exits 0", async () => {
+    const r = await runner(["--graph", "linear", "--metrics-port", "0"]);
+    const port = Number(/metrics on :(\d+)/.exec(r.stderr())![1]);
+    await cli(["submit", "--graph", "linear", "--input", '{"v":1}', "--input", '{"v":2}', "--nats", nats.url]);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toMatch(/# TYPE jobchain_node_processed_total counter/);
+    expect(text).toMatch(/jobchain_node_in_flight\{graph="linear",node="a"\} 0/);
+    expect(await r.kill("SIGTERM")).toBe(0);
+    expect(r.stderr()).toMatch(/SIGTERM: draining[\s\S]*stopped/);
+  });
+
+  it("moves payloads larger than the server's max_payload through the object store", async () => {
+    await using small = await startNats({ maxPayload: 64 * 1024 });
+    const p = await startRunner(config.dir, ["--graph", "linear"], small.url);
+    procs.push(p);
+    const big = "x".repeat(300_000);
+    const r = await cli(["submit", "--graph", "linear", "--inputs", "-", "--nats", small.url], { stdin: JSON.stringify({ id: "big", v: 1, blob: big }) + "\n" });
+    expect(r.stderr).toBe("");
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]!.result).toEqual({ v: 112 });
+    expect((r.lines[0]!.task as { blob: string }).blob).toHaveLength(300_000);
+    await p.kill("SIGTERM");
+  });
+
+  it("removes a graph's streams and buckets with 'nats cleanup'", async () => {
+    const r = await cli(["nats", "cleanup", "--graph", "retrying", "--nats", nats.url]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("retrying: removed JC_retrying, JC_retrying_RESULTS, KV_JC_retrying_JOIN, OBJ_JC_retrying_PAYLOADS\n");
+    const again = await cli(["nats", "cleanup", "--graph", "retrying", "--nats", nats.url]);
+    expect(again.stdout).toBe("retrying: nothing to remove\n");
+  });
+});
