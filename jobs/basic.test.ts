@@ -111,6 +111,23 @@ describe("Merge", () => {
     await chain.markInputCompleted();
   });
 
+  // Known defect (core/chain.ts, core/config/resolve.ts): `__proto__` is accepted as a job name, but the engine
+  // collects outputs in plain objects keyed by job name (ctx.inputs, the result of several tails, saved results),
+  // where that key sets the prototype instead: the output silently disappears. Remove `.fails` once such a
+  // name is either rejected or its output is kept.
+  it.fails("sees the output of a predecessor named __proto__, or the name is refused", async () => {
+    let graph;
+    try {
+      graph = defineGraph("proto", serial(parallel(fn("__proto__", () => ({ from_proto: 1 })), fn("other", () => ({ from_other: 2 }))), new Merge("join")));
+    } catch (err) {
+      expect((err as Error).message).toContain("__proto__");
+      return;
+    }
+    const chain = new JobChain([graph], { logger });
+    expect(await chain.submitTask({})).toEqual({ from_proto: 1, from_other: 2 });
+    await chain.markInputCompleted();
+  });
+
   it("returns an empty object when it has no predecessors", () => {
     expect(new Merge("m").run({ a: 1 }, ctxWith(new AbortController().signal))).toEqual({});
   });

@@ -43,7 +43,9 @@ export function parseConfigFile(file: string, text: string, problems: ConfigProb
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+    // logLevel "error": yaml would print a process warning for a mapping key that is itself a collection; such
+    // a key becomes a string that the checks report (e.g. as an invalid name).
+    doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: "error" });
   } catch (err) {
     problems.push({ file, path: [], message: `cannot parse: ${(err as Error).message}` });
     return undefined;
