@@ -239,13 +239,9 @@ export class InstanceBus {
 
   /** The recorded result of a task, or undefined when there is none (yet). */
   async getResult(taskId: string): Promise<ResultRecord | undefined> {
-    try {
-      const m = await this.jsm.streams.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
-      return m ? await this.decodeBody<ResultRecord>(m.data) : undefined;
-    } catch (err) {
-      if (isApiError(err) && (err.code === 10037 || err.status === 404)) return undefined;
-      throw err;
-    }
+    // Direct get: answered by any server holding the stream, without a round through the stream leader's API.
+    const m = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
+    return m ? await this.decodeBody<ResultRecord>(m.data) : undefined;
   }
 
   /**

@@ -15,6 +15,8 @@ export interface ClientOptions {
   graphs?: GraphInstance[] | undefined;
   bus?: BusOptions | undefined;
   tracer?: Tracer | undefined;
+  /** Seconds a submission keeps retrying while NATS is unavailable. Default 60. */
+  submitRetrySeconds?: number | undefined;
 }
 
 export interface ClientSubmitOptions {
@@ -164,13 +166,29 @@ export class JobChainClient {
         w.descriptor.heads.map(async (head) => {
           const h = natsHeaders();
           if (span) injectTrace(trace.setSpan(otContext.active(), span), h);
-          const ack = await w.bus.publishWork(head, env, `${id}||${head}`, h);
+          const ack = await this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`, h));
           if (!ack.duplicate) duplicate = false;
         }),
       );
       return { id, graph: w.descriptor.id, duplicate };
     } finally {
       span?.end();
+    }
+  }
+
+  /**
+   * Publishes, retrying through a server restart or a brief disconnection for up to `submitRetrySeconds`.
+   * Safe because the message id makes a repeated publish a no-op.
+   */
+  private async publishWithRetry<T>(publish: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.submitRetrySeconds ?? 60) * 1000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await publish();
+      } catch (err) {
+        if (this.closed || this.options.nc.isClosed() || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+      }
     }
   }
 
@@ -184,7 +202,10 @@ export class JobChainClient {
    * (seconds), resolves to a failed outcome naming the wait when no result came in time; the task itself may
    * still finish later.
    */
-  async result(id: string, options: { graph: string; timeout?: number | undefined; task?: unknown }): Promise<TaskOutcome> {
+  async result(
+    id: string,
+    options: { graph: string; timeout?: number | undefined; task?: unknown; check?: boolean | undefined },
+  ): Promise<TaskOutcome> {
     const w = await this.watch(options.graph);
     await this.follow(w);
     const outcome = new Promise<TaskOutcome>((resolve) => {
@@ -192,9 +213,9 @@ export class JobChainClient {
       list.push(resolve);
       w.waiters.set(id, list);
     });
-    // Following started before this read, so a result recorded at any time is seen by one or the other.
-    const existing = await w.bus.getResult(id);
-    if (existing) this.deliver(w, stripRecord(existing));
+    // Following started before this read, so a result recorded at any time is seen by one or the other. A task
+    // submitted for the first time after following started cannot have an earlier result: no read needed.
+    if (options.check !== false) void this.lookUp(w, id);
     if (options.timeout === undefined) return outcome;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<TaskOutcome>((resolve) => {
@@ -217,10 +238,24 @@ export class JobChainClient {
     }
   }
 
+  /** Reads a recorded result, retrying while the server is busy or away, until the task's waiter is gone. */
+  private async lookUp(w: Watch, id: string): Promise<void> {
+    for (let attempt = 0; w.waiters.has(id); attempt++) {
+      try {
+        const existing = await w.bus.getResult(id);
+        if (existing) this.deliver(w, stripRecord(existing));
+        return;
+      } catch {
+        if (this.closed) return;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
   /** Submits a task and resolves to its outcome. */
   async run(task: unknown, options: ClientSubmitOptions & { wait?: number | undefined }): Promise<TaskOutcome> {
     const s = await this.submit(task, options);
-    return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task });
+    return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task, check: s.duplicate });
   }
 
   /** Every result recorded for the instance from now on, in the order they are recorded. */

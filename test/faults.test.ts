@@ -1,0 +1,141 @@
+// Fault injection that counts: kill a runner, restart NATS, kill the submitting client. Every accepted task must
+// end with exactly one recorded result and every result must be right: 0 lost, 0 duplicated.
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { JobChainClient } from "../runner/index.ts";
+import { startNats, type NatsServerHandle } from "./harness/nats.ts";
+import { cli } from "./helpers/cli.ts";
+import { mathConfig } from "./helpers/graphs.ts";
+import { jobchain, startRunner, type Proc } from "./helpers/procs.ts";
+
+let config: { dir: string; cleanup: () => void };
+let procs: Proc[] = [];
+const ACK = ["--ack-wait", "2"];
+
+beforeAll(() => {
+  config = mathConfig();
+});
+afterAll(() => config?.cleanup());
+afterEach(async () => {
+  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
+  procs = [];
+});
+
+async function runners(nats: NatsServerHandle, graph: string, layout: string[][]): Promise<Proc[]> {
+  const started = await Promise.all(layout.map((nodes) => startRunner(config.dir, ["--graph", graph, "--nodes", nodes.join(","), ...ACK], nats.url)));
+  procs.push(...started);
+  return started;
+}
+
+async function storedResults(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+/** Counts every result the client sees, per task id, and checks each value. */
+function tally(expected: (i: number) => number) {
+  const seen = new Map<string, number>();
+  let wrong = 0;
+  return {
+    seen,
+    get wrong() {
+      return wrong;
+    },
+    add(o: { id: string; status: string; result?: unknown }) {
+      seen.set(o.id, (seen.get(o.id) ?? 0) + 1);
+      const i = Number(o.id.slice(1));
+      if (o.status !== "succeeded" || (o.result as { v: number }).v !== expected(i)) wrong++;
+    },
+    duplicates: () => [...seen.values()].filter((n) => n > 1).length,
+  };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("fault injection", { timeout: 300_000 }, () => {
+  it("kill -9 of a runner with 10,000 tasks in flight (3 jobs, 2 replicas each): 0 lost, 0 duplicated", async () => {
+    await using nats = await startNats();
+    const rs = await runners(nats, "linear", [["a"], ["a"], ["b"], ["b"], ["c"], ["c"]]);
+    const nc = await connect(nats.connectOptions);
+    const client = new JobChainClient({ nc });
+    const t = tally((i) => i + 111);
+    const abort = new AbortController();
+    const collecting = (async () => {
+      for await (const o of client.results("linear", abort.signal)) t.add(o);
+    })();
+    await client.resolveGraph("linear");
+    const N = 10_000;
+    const submitting = (async () => {
+      const batch: Promise<unknown>[] = [];
+      for (let i = 0; i < N; i++) {
+        batch.push(client.submit({ v: i }, { graph: "linear", id: `t${i}` }));
+        if (batch.length >= 500) await Promise.all(batch.splice(0));
+      }
+      await Promise.all(batch);
+    })();
+    await until(() => t.seen.size >= 1500, 120_000, "1,500 results before the kill");
+    const victim = rs[2]!; // a replica of b, mid-stream
+    expect(await victim.kill("SIGKILL")).toBe("SIGKILL");
+    await submitting;
+    await until(() => t.seen.size >= N, 180_000, `all ${N} results (have ${t.seen.size})`);
+    await new Promise((r) => setTimeout(r, 3000)); // redeliveries after the kill would show up now
+    abort.abort();
+    await collecting.catch(() => undefined);
+    expect({ lost: N - t.seen.size, duplicated: t.duplicates(), wrong: t.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
+    expect(await storedResults(nc, "JC_linear_RESULTS")).toBe(N);
+    await client.close();
+    await nc.close();
+  });
+
+  it("restart of nats-server (file storage) mid-run: 0 lost, 0 duplicated", async () => {
+    await using nats = await startNats();
+    await runners(nats, "diamond", [["a"], ["b", "c"], ["d"]]);
+    const nc = await connect({ ...nats.connectOptions, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const client = new JobChainClient({ nc });
+    const N = 3_000;
+    const ids = Array.from({ length: N }, (_, i) => `t${i}`);
+    const submitting = Promise.all(ids.map((id, i) => client.submit({ v: i }, { graph: "diamond", id })));
+    await until(async () => (await storedResults(nc, "JC_diamond_RESULTS").catch(() => 0)) >= 300, 120_000, "300 results before the restart");
+    await nats.restart({ kill: true });
+    await submitting;
+    const outcomes = await Promise.all(ids.map((id) => client.result(id, { graph: "diamond", timeout: 240 })));
+    const t = tally((i) => i + 1 + 10 + i + 1 + 100);
+    for (const o of outcomes) t.add(o);
+    expect({ lost: N - t.seen.size, duplicated: t.duplicates(), wrong: t.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
+    expect(await storedResults(nc, "JC_diamond_RESULTS")).toBe(N);
+    await client.close();
+    await nc.close();
+  });
+
+  it("kill -9 of the submitting client, then the same task ids again: each result once", async () => {
+    await using nats = await startNats();
+    await runners(nats, "linear", [["a", "b", "c"]]);
+    const N = 5_000;
+    const file = path.join(config.dir, "resubmit.jsonl");
+    writeFileSync(file, Array.from({ length: N }, (_, i) => JSON.stringify({ id: `t${i}`, v: i })).join("\n") + "\n");
+    const first = jobchain(["submit", "--graph", "linear", "--inputs", file, "--nats", nats.url]);
+    procs.push(first);
+    const nc = await connect(nats.connectOptions);
+    await until(async () => (await storedResults(nc, "JC_linear_RESULTS").catch(() => 0)) >= 500, 120_000, "500 results before the kill");
+    await first.kill("SIGKILL");
+    const printedBefore = first.stdout().split("\n").filter(Boolean).length;
+    const second = await cli(["submit", "--graph", "linear", "--inputs", file, "--nats", nats.url], { timeoutMs: 240_000 });
+    expect(second.code).toBe(0);
+    const t = tally((i) => i + 111);
+    for (const l of second.lines) t.add(l as never);
+    expect({ lost: N - t.seen.size, duplicated: t.duplicates(), wrong: t.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
+    expect(printedBefore).toBeLessThan(N);
+    expect(await storedResults(nc, "JC_linear_RESULTS")).toBe(N);
+    expect(readFileSync(file, "utf8").split("\n").filter(Boolean)).toHaveLength(N);
+    await nc.close();
+  });
+});
