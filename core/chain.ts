@@ -607,7 +607,8 @@ export class JobChain {
     if (run.finished) return;
     run.finished = true;
     // Running sibling branches learn of the failure through their signal.
-    run.controller?.abort(new Error(`task failed in job '${job}'`));
+    // Created here if no job has asked for it yet, so a job that reads ctx.signal later still sees the abort.
+    (run.controller ??= new AbortController()).abort(new Error(`task failed in job '${job}'`));
     const error = errorInfo(job, err, attempt);
     this.logger.debug({ task: run.id, graph: run.rt.id, job, err }, "task failed");
     const outcome: TaskOutcome = { status: "failed", id: run.id, graph: run.rt.id, task: run.submitted, error };

@@ -3,7 +3,7 @@ import { buildInstance, findCycles } from "./graph.ts";
 import { Job, type JobContext, type Task } from "./job.ts";
 import { DEFAULT_POLICY, resolvePolicy, type JobPolicyInput } from "./policy.ts";
 import type { ResolvedNode, RunnableGraph } from "./chain.ts";
-import { NAME_PATTERN, NAME_RULE } from "./config/schema.ts";
+import { NAME_RULE, isValidName } from "./config/schema.ts";
 
 export type Composable = Job | Serial | Parallel;
 
@@ -61,7 +61,7 @@ export function defineGraph(id: string, root: Composable, options: NodeOptions =
   const jobs = new Map<string, Job>();
   const next = new Map<string, Set<string>>();
   const add = (job: Job): void => {
-    if (!NAME_PATTERN.test(job.name)) throw new Error(`invalid job name '${job.name}': use ${NAME_RULE}`);
+    if (!isValidName(job.name)) throw new Error(`invalid job name '${job.name}': use ${NAME_RULE}`);
     const existing = jobs.get(job.name);
     if (existing && existing !== job) throw new Error(`two different jobs are named '${job.name}' in graph '${id}'`);
     jobs.set(job.name, job);

@@ -111,11 +111,8 @@ describe("Merge", () => {
     await chain.markInputCompleted();
   });
 
-  // Known defect (core/chain.ts, core/config/resolve.ts): `__proto__` is accepted as a job name, but the engine
-  // collects outputs in plain objects keyed by job name (ctx.inputs, the result of several tails, saved results),
-  // where that key sets the prototype instead: the output silently disappears. Remove `.fails` once such a
-  // name is either rejected or its output is kept.
-  it.fails("sees the output of a predecessor named __proto__, or the name is refused", async () => {
+  // `__proto__` cannot be a key of the plain objects that carry outputs, so it is refused as a job name.
+  it("sees the output of a predecessor named __proto__, or the name is refused", async () => {
     let graph;
     try {
       graph = defineGraph("proto", serial(parallel(fn("__proto__", () => ({ from_proto: 1 })), fn("other", () => ({ from_other: 2 }))), new Merge("join")));
@@ -257,11 +254,8 @@ describe("Delay", () => {
     await chain.markInputCompleted();
   });
 
-  // Known engine defect (core/chain.ts): a task's AbortController is created lazily, on the first read of
-  // ctx.signal. When the task fails before any job of it has read the signal, there is nothing to abort, and a
-  // job that reads ctx.signal afterwards gets a fresh signal that never aborts, so it runs to the end.
-  // Remove `.fails` once the engine aborts (or creates aborted) the signal of a finished task.
-  it.fails("a Delay that starts waiting after a sibling failed the task is aborted at once", async () => {
+  // A job that reads ctx.signal only after its task failed still sees the abort.
+  it("a Delay that starts waiting after a sibling failed the task is aborted at once", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const gate = Promise.withResolvers<void>();
     const seen: { error?: unknown } = {};

@@ -6,8 +6,8 @@ import { buildInstance, findCycles, type GraphInstance, type NodeSpec } from "..
 import { resolvePolicy } from "../policy.ts";
 import {
   ALLOWED_JOB_FIELDS,
-  NAME_PATTERN,
   NAME_RULE,
+  isValidName,
   graphNodeSchema,
   jobEntrySchema,
   paramSetSchema,
@@ -65,9 +65,12 @@ function distance(a: string, b: string): number {
 
 /** The candidate closest to `name`, when it is close enough to be a likely typo. */
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  // The distance is quadratic in length: long names get no suggestion rather than a slow validation.
+  if (name.length > 64) return undefined;
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
+    if (Math.abs(c.length - name.length) > 3) continue;
     const dist = distance(name.toLowerCase(), c.toLowerCase());
     if (dist < bestD) {
       bestD = dist;
@@ -122,6 +125,8 @@ class Problems {
             guess ? `did you mean '${guess}'?` : `allowed fields: ${allowed.join(", ")}`,
           );
         }
+      } else if (issue.code === "invalid_type" && /received undefined/.test(issue.message)) {
+        this.add(src, path, `missing required field '${String(path[path.length - 1])}'`, hint);
       } else {
         this.add(src, path, issue.message.replace(/^Invalid input: /, ""), hint);
       }
@@ -158,7 +163,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
     problems.add(jobsSrc, [], "expected a mapping of job names to job definitions", SECTION_HINTS.jobs);
   } else {
     for (const [name, entry] of Object.entries(jobsSrc.data)) {
-      if (!NAME_PATTERN.test(name)) {
+      if (!isValidName(name)) {
         problems.add(jobsSrc, [name], `invalid job name '${name}'`, `use ${NAME_RULE}`);
       }
       const parsed = jobEntrySchema.safeParse(entry);
@@ -203,7 +208,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
   } else {
     for (const [g, body] of Object.entries(graphsSrc.data)) {
       const before = problems.list.length;
-      if (!NAME_PATTERN.test(g)) problems.add(graphsSrc, [g], `invalid graph name '${g}'`, `use ${NAME_RULE}`);
+      if (!isValidName(g)) problems.add(graphsSrc, [g], `invalid graph name '${g}'`, `use ${NAME_RULE}`);
       if (!isMapping(body)) {
         problems.add(graphsSrc, [g], `graph '${g}' must be a mapping of job names to {next: [...]}`, SECTION_HINTS.graphs);
         brokenGraphs.add(g);
@@ -211,7 +216,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
       }
       const nodes = new Map<string, GraphNodeRaw>();
       for (const [k, node] of Object.entries(body)) {
-        if (!NAME_PATTERN.test(k)) problems.add(graphsSrc, [g, k], `invalid job name '${k}'`, `use ${NAME_RULE}`);
+        if (!isValidName(k)) problems.add(graphsSrc, [g, k], `invalid job name '${k}'`, `use ${NAME_RULE}`);
         const parsed = graphNodeSchema.safeParse(node);
         if (!parsed.success) {
           problems.zod(graphsSrc, [g, k], parsed.error, SECTION_HINTS.graphs);
@@ -280,6 +285,10 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
     }
   }
 
+  if (graphsSrc && isMapping(graphsSrc.data) && Object.keys(graphsSrc.data).length === 0) {
+    problems.add(graphsSrc, [], "no graphs are defined", SECTION_HINTS.graphs);
+  }
+
   // ---- placeholders and parameters
   const params = new Map<string, Map<string, Map<string, Record<string, unknown> | null>>>();
   if (paramsSrc && paramsSrc.data !== null && paramsSrc.data !== undefined) {
@@ -299,7 +308,7 @@ export function resolveConfig(sources: ConfigSources, options: ResolveOptions = 
         }
         const byGroup = new Map<string, Map<string, Record<string, unknown> | null>>();
         for (const [group, perJob] of Object.entries(groups)) {
-          if (!NAME_PATTERN.test(group)) problems.add(paramsSrc, [g, group], `invalid group name '${group}'`, `use ${NAME_RULE}`);
+          if (!isValidName(group)) problems.add(paramsSrc, [g, group], `invalid group name '${group}'`, `use ${NAME_RULE}`);
           if (!isMapping(perJob)) {
             problems.add(paramsSrc, [g, group], `group '${group}' must be a mapping of job names to parameters`, SECTION_HINTS.parameters);
             continue;

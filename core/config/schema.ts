@@ -3,9 +3,13 @@
 import { z } from "zod";
 
 /** Names of graphs, jobs and parameter groups: they become parts of ids, NATS subjects and resource names. */
-export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
-export const NAME_RULE = "letters, digits, '_' and '-' (not starting with '-')";
-export const nameSchema = z.string().regex(NAME_PATTERN, `a name may contain only ${NAME_RULE}`);
+export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/;
+export const NAME_RULE = "at most 63 letters, digits, '_' and '-' (not starting with '-'), and not '__proto__'";
+/** A valid name: the pattern, and not `__proto__`, which cannot be a key of a plain object. */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name) && name !== "__proto__";
+}
+export const nameSchema = z.string().refine(isValidName, `a name may contain only ${NAME_RULE}`);
 
 export const backoffSchema = z.union([
   z.number().nonnegative(),
