@@ -1,0 +1,604 @@
+// The distributed engine end to end: real `jobchain runner` processes (the compiled CLI, `make build`) against a
+// harness nats-server (JetStream, file storage, loopback), fed by the TypeScript JobChainClient in this process.
+//
+//   - 3-job linear Echo graph, one runner process per job: tasks/s from submit to the result received by the
+//     client, with a window of tasks awaiting results (4 NATS hops a task: submit->a, a->b, b->c, c->result)
+//   - the same graph with one runner process serving all three jobs (the graph runs in memory per message:
+//     2 hops a task)
+//   - latency per hop at half the measured rate of the 3-runner layout (paced submissions)
+//   - in the same run, for the ratios: a raw 3-hop JetStream pipeline paced at the same rate (the floor, no
+//     JobChain code) and a short BullMQ FlowProducer run of the same graph (the peer)
+//   - idle memory of a runner process serving the three nodes
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { FlowProducer, Worker, type FlowJob } from "bullmq";
+import { JobChain, instantiate, loadConfig } from "../../core/index.ts";
+import { JobChainClient } from "../../runner/index.ts";
+import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
+import type { BenchRow, BenchSuite } from "../types.ts";
+import { cpuMs, spawnCli, stopAll, type CliProcess } from "./lib/procs.ts";
+import { startRedis } from "./lib/redis.ts";
+import { now, percentiles, rate, sleep } from "./lib/stats.ts";
+
+const env = process.env;
+const TASKS = Number(env.BENCH_DIST_TASKS ?? 15_000);
+const WARMUP = Number(env.BENCH_DIST_WARMUP ?? 3_000);
+/** Tasks awaiting their results at once (submitted, result not yet received). */
+const WINDOW = Number(env.BENCH_DIST_WINDOW ?? 2_000);
+/** Full-load runs per layout; the median is reported. */
+const RUNS = Number(env.BENCH_DIST_RUNS ?? 3);
+const PACED_SECONDS = 3;
+/** Runner flags besides the graph and nodes, e.g. "--concurrency 1000". */
+const RUNNER_ARGS = (env.BENCH_DIST_RUNNER_ARGS ?? "").split(/\s+/).filter(Boolean);
+/** Set to a directory to write a V8 CPU profile of every runner process there (written when it exits). */
+const CPU_PROF_DIR = env.BENCH_DIST_CPU_PROF;
+const BULL_FLOWS = 3_000;
+const BULL_WARMUP = 300;
+const BULL_CONCURRENCY = 100;
+const IDLE_MS = 2_000;
+/** Longest any one measuring phase may run; a phase cut short says so. */
+const PHASE_CAP_MS = 12_000;
+const READY_MS = 20_000;
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmtUs = (ms: number) => `${fmtInt(ms * 1000)} µs`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Two instances of the same 3-job linear Echo graph, one per layout, so each starts from empty consumers. */
+const CONFIG = `jobs:
+  a: {type: Echo}
+  b: {type: Echo}
+  c: {type: Echo}
+graphs:
+  per_job:
+    a: {next: [b]}
+    b: {next: [c]}
+    c: {next: []}
+  one_runner:
+    a: {next: [b]}
+    b: {next: [c]}
+    c: {next: []}
+`;
+
+// ---- driving the client ------------------------------------------------------------------------------------------
+
+interface Phase {
+  completed: number;
+  failed: number;
+  ms: number;
+  /** End-to-end latencies (ms), submit call to result received. */
+  e2e: number[];
+  /** Tasks submitted and not yet answered when the last one was submitted (paced runs). */
+  backlog: number;
+  capped: boolean;
+}
+
+/**
+ * Submits through one JobChainClient and receives every result of the instance through its results() stream
+ * (one ordered consumer on the results stream); matches them to submissions by task id.
+ */
+class Driver {
+  readonly client: JobChainClient;
+  readonly graph: string;
+  private readonly abort = new AbortController();
+  private readonly pending = new Map<string, number>();
+  private completed = 0;
+  private failed = 0;
+  private e2e: number[] = [];
+  private wake: (() => void) | undefined;
+  private submitError: unknown;
+  private loop: Promise<void> | undefined;
+  private seq = 0;
+
+  constructor(nc: NatsConnection, graph: string) {
+    this.client = new JobChainClient({ nc });
+    this.graph = graph;
+  }
+
+  async start(): Promise<void> {
+    const results = this.client.results(this.graph, this.abort.signal);
+    this.loop = (async () => {
+      for await (const o of results) {
+        const t = this.pending.get(o.id);
+        if (t === undefined) continue;
+        this.pending.delete(o.id);
+        this.e2e.push(now() - t);
+        this.completed++;
+        if (o.status !== "succeeded") this.failed++;
+        const w = this.wake;
+        if (w) {
+          this.wake = undefined;
+          w();
+        }
+      }
+    })();
+    // results() starts following before it yields; give it a moment so no early result is missed.
+    await sleep(200);
+  }
+
+  private submit(i: number): void {
+    const id = `t${++this.seq}`;
+    this.pending.set(id, now());
+    this.client.submit({ i }, { graph: this.graph, id }).catch((err) => {
+      this.submitError ??= err;
+      const w = this.wake;
+      this.wake = undefined;
+      w?.();
+    });
+  }
+
+  private reset(): void {
+    this.completed = 0;
+    this.failed = 0;
+    this.e2e = [];
+  }
+
+  private idle(capMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, capMs);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private check(): void {
+    if (this.submitError) throw this.submitError;
+  }
+
+  /** `n` tasks with at most `window` awaiting results. */
+  async fullLoad(n: number, window: number): Promise<Phase> {
+    this.reset();
+    const t0 = now();
+    let submitted = 0;
+    let capped = false;
+    while (this.completed < n) {
+      this.check();
+      while (submitted < n && submitted - this.completed < window) this.submit(submitted++);
+      const left = PHASE_CAP_MS - (now() - t0);
+      if (left <= 0) {
+        capped = true;
+        break;
+      }
+      await this.idle(Math.min(left, 1000));
+    }
+    const ms = now() - t0;
+    this.check();
+    this.pending.clear();
+    return { completed: this.completed, failed: this.failed, ms, e2e: this.e2e, backlog: 0, capped };
+  }
+
+  /** Submits at `perSecond` (1 ms ticks) for `seconds`, then waits for the stragglers. */
+  async paced(perSecond: number, seconds: number): Promise<Phase> {
+    this.reset();
+    const total = Math.round(perSecond * seconds);
+    const t0 = now();
+    let submitted = 0;
+    while (submitted < total) {
+      this.check();
+      const due = Math.min(total, Math.floor(((now() - t0) / 1000) * perSecond));
+      while (submitted < due) this.submit(submitted++);
+      await sleep(1);
+    }
+    const backlog = total - this.completed;
+    const deadline = now() + 10_000;
+    while (this.completed < total && now() < deadline) await this.idle(deadline - now());
+    this.check();
+    const ms = now() - t0;
+    const capped = this.completed < total;
+    this.pending.clear();
+    return { completed: this.completed, failed: this.failed, ms, e2e: this.e2e, backlog, capped };
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.client.close();
+    await this.loop?.catch(() => undefined);
+  }
+}
+
+// ---- runner processes --------------------------------------------------------------------------------------------
+
+async function startRunners(server: NatsServerHandle, config: string, graph: string, nodeSets: (string | undefined)[]): Promise<CliProcess[]> {
+  const procs = nodeSets.map((nodes) =>
+    spawnCli(
+      ["runner", config, "--graph", graph, ...(nodes ? ["--nodes", nodes] : []), "--nats", server.url, ...RUNNER_ARGS],
+      {
+        name: `runner ${graph}${nodes ? ` --nodes ${nodes}` : ""}`,
+        nodeArgs: CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : [],
+        env: { JOBCHAIN_LOG_LEVEL: "warn" },
+      },
+    ),
+  );
+  try {
+    await Promise.all(procs.map((p) => p.waitFor(/jobchain runner: serving/, READY_MS)));
+  } catch (err) {
+    await stopAll(procs, 2_000);
+    throw err;
+  }
+  return procs;
+}
+
+/** Median of `RUNS` full-load runs after a warm-up, with the phases for the notes. */
+async function throughput(
+  d: Driver,
+  server: NatsServerHandle,
+  procs: CliProcess[],
+): Promise<{ perSec: number; runs: number[]; phases: Phase[]; msgsPerTask: string; cpu: string }> {
+  await d.fullLoad(WARMUP, WINDOW);
+  const phases: Phase[] = [];
+  const before = await varz(server);
+  const cpu0 = [cpuMs(server.pid), ...procs.map((p) => cpuMs(p.pid))];
+  const self0 = process.cpuUsage();
+  for (let r = 0; r < RUNS; r++) phases.push(await d.fullLoad(TASKS, WINDOW));
+  const self = process.cpuUsage(self0);
+  const cpu1 = [cpuMs(server.pid), ...procs.map((p) => cpuMs(p.pid))];
+  const after = await varz(server);
+  const runs = phases.map((p) => rate(p.completed, p.ms));
+  const n = phases.reduce((s, p) => s + p.completed, 0);
+  const wall = phases.reduce((s, p) => s + p.ms, 0);
+  const us = (ms: number | undefined, i: number) => (ms === undefined || cpu0[i] === undefined ? Number.NaN : ((ms - cpu0[i]!) * 1000) / n);
+  const perTask = cpu1.map(us);
+  const client = (self.user + self.system) / n;
+  const total = perTask.reduce((s, v) => s + v, 0) + client;
+  const cpu =
+    `CPU a task: nats-server ${fmtInt(perTask[0]!)} µs, runner${procs.length > 1 ? "s" : ""} ` +
+    `${perTask.slice(1).map(fmtInt).join("/")} µs, client ${fmtInt(client)} µs, total ${fmtInt(total)} µs ` +
+    `(${((total * n) / 1000 / wall).toFixed(2)} cores busy on average)`;
+  const msgsPerTask =
+    before && after
+      ? `nats-server saw ${((after.in_msgs - before.in_msgs) / n).toFixed(1)} msgs in and ${((after.out_msgs - before.out_msgs) / n).toFixed(1)} out a task, ` +
+        `${fmtInt((after.in_bytes - before.in_bytes + after.out_bytes - before.out_bytes) / n)} B in+out`
+      : "message counts unavailable";
+  return { perSec: median(runs), runs, phases, msgsPerTask, cpu };
+}
+
+interface Varz {
+  in_msgs: number;
+  out_msgs: number;
+  in_bytes: number;
+  out_bytes: number;
+}
+
+/** The server's message counters from its monitoring endpoint. */
+async function varz(server: NatsServerHandle): Promise<Varz | undefined> {
+  if (!server.monitorUrl) return undefined;
+  try {
+    return (await (await fetch(`${server.monitorUrl}/varz`)).json()) as Varz;
+  } catch {
+    return undefined;
+  }
+}
+
+function phaseTrouble(phases: Phase[]): string {
+  const failed = phases.reduce((s, p) => s + p.failed, 0);
+  const capped = phases.filter((p) => p.capped).map((p) => `${fmtInt(p.completed)} of ${fmtInt(TASKS)}`);
+  return (failed ? `; ${failed} tasks FAILED` : "") + (capped.length ? `; time-capped: ${capped.join(", ")}` : "");
+}
+
+// ---- the engine's own time ---------------------------------------------------------------------------------------
+
+/** p50 of one task through the same 3 Echo jobs in an embedded chain, one at a time (what is not NATS). */
+async function engineTime(config: string): Promise<number> {
+  const { config: cfg, registry } = await loadConfig(config);
+  const chain = new JobChain(instantiate(cfg, registry).filter((g) => g.id === "per_job"));
+  const lat: number[] = [];
+  for (let i = 0; i < 3_000; i++) {
+    const t = now();
+    await chain.execute({ i }, {});
+    if (i >= 1_000) lat.push(now() - t);
+  }
+  await chain.markInputCompleted();
+  return percentiles(lat, [50])[0]!;
+}
+
+// ---- the floor: a raw 3-hop JetStream pipeline, same run -------------------------------------------------------
+
+interface FloorResult {
+  /** Full-load tasks/s with WINDOW tasks in the system. */
+  perSec: number;
+  fullCompleted: number;
+  /** Paced run at the given rate: per-hop latencies from timestamps in the payload, and end-to-end latencies. */
+  hop: number[];
+  e2e: number[];
+  backlog: number;
+}
+
+/**
+ * submit -> s1 -> s2 -> s3 -> result, four file work-queue streams, a connection per stage, each stage acking
+ * its input once its output is stored: the hops of the 3-runner layout with no JobChain code (all in this
+ * process). First at full load (TASKS tasks, WINDOW in the system), then paced at `perSecond`.
+ */
+async function floor(server: NatsServerHandle, perSecond: number): Promise<FloorResult> {
+  const subjects = ["floor.s1", "floor.s2", "floor.s3", "floor.result"];
+  const conns: NatsConnection[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  let hop: number[] = [];
+  let e2e: number[] = [];
+  let completed = 0;
+  let wake: (() => void) | undefined;
+  const waitProgress = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => ((wake = undefined), resolve()), ms);
+      wake = () => (clearTimeout(t), (wake = undefined), resolve());
+    });
+  try {
+    const nc = await connect({ ...server.connectOptions, name: "bench-floor-submit" });
+    conns.push(nc);
+    const jsm = await jetstreamManager(nc);
+    for (let i = 0; i < subjects.length; i++) {
+      await jsm.streams.add({ name: `FLOOR_${i}`, subjects: [subjects[i]!], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+      await jsm.consumers.add(`FLOOR_${i}`, { durable_name: "w", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
+    }
+    for (let stage = 0; stage < subjects.length; stage++) {
+      const snc = await connect({ ...server.connectOptions, name: `bench-floor-${stage}` });
+      conns.push(snc);
+      const sjs = jetstream(snc);
+      const msgs = await (await sjs.consumers.get(`FLOOR_${stage}`, "w")).consume({ max_messages: 1_000 });
+      closers.push(async () => void (await msgs.close()));
+      const next = subjects[stage + 1];
+      void (async () => {
+        for await (const m of msgs) {
+          const t = now();
+          const out = new Uint8Array(m.data);
+          const dv = new DataView(out.buffer);
+          hop.push(t - dv.getFloat64(8));
+          if (next === undefined) {
+            e2e.push(t - dv.getFloat64(0));
+            completed++;
+            m.ack();
+            wake?.();
+            continue;
+          }
+          dv.setFloat64(8, now());
+          sjs.publish(next, out).then(() => m.ack(), () => m.nak());
+        }
+      })();
+    }
+    const js = jetstream(nc);
+    const pub = () => {
+      const buf = new Uint8Array(128);
+      const dv = new DataView(buf.buffer);
+      const t = now();
+      dv.setFloat64(0, t);
+      dv.setFloat64(8, t);
+      js.publish(subjects[0]!, buf).catch(() => undefined);
+    };
+    const fullLoad = async (n: number): Promise<[number, number]> => {
+      completed = 0;
+      const t0 = now();
+      let submitted = 0;
+      while (completed < n && now() - t0 < PHASE_CAP_MS) {
+        while (submitted < n && submitted - completed < WINDOW) (pub(), submitted++);
+        await waitProgress(100);
+      }
+      return [completed, now() - t0];
+    };
+    await fullLoad(WARMUP);
+    const [fullCompleted, fullMs] = await fullLoad(TASKS);
+    hop = [];
+    e2e = [];
+    completed = 0;
+    const total = Math.round(perSecond * PACED_SECONDS);
+    const t0 = now();
+    let submitted = 0;
+    while (submitted < total) {
+      const due = Math.min(total, Math.floor(((now() - t0) / 1000) * perSecond));
+      while (submitted < due) (pub(), submitted++);
+      await sleep(1);
+    }
+    const backlog = total - completed;
+    const deadline = now() + 10_000;
+    while (completed < total && now() < deadline) await sleep(5);
+    return { perSec: rate(fullCompleted, fullMs), fullCompleted, hop, e2e, backlog };
+  } finally {
+    for (const c of closers) await c().catch(() => undefined);
+    for (const c of conns) await c.close().catch(() => undefined);
+  }
+}
+
+// ---- the peer: BullMQ FlowProducer, the same graph -------------------------------------------------------------
+
+async function bullmq(): Promise<{ perSec: number; flows: number; version: string; capped: boolean }> {
+  const redis = await startRedis();
+  try {
+    const connection = { host: redis.host, port: redis.port, maxRetriesPerRequest: null };
+    const trial = async (n: number, prefix: string): Promise<{ flows: number; ms: number }> => {
+      let completed = 0;
+      let failed: unknown;
+      const noop = async () => null;
+      const workers = [1, 2, 3].map((k) => new Worker(`${prefix}-q${k}`, noop, { connection, concurrency: BULL_CONCURRENCY }));
+      workers[2]!.on("completed", () => void completed++);
+      for (const w of workers) w.on("failed", (_job, err) => void (failed ??= err));
+      const producer = new FlowProducer({ connection });
+      try {
+        await Promise.all([...workers.map((w) => w.waitUntilReady()), producer.waitUntilReady()]);
+        const flow = (i: number): FlowJob => ({
+          name: "c",
+          queueName: `${prefix}-q3`,
+          data: { i },
+          children: [{ name: "b", queueName: `${prefix}-q2`, data: { i }, children: [{ name: "a", queueName: `${prefix}-q1`, data: { i } }] }],
+        });
+        const t0 = now();
+        for (let i = 0; i < n; i += 250) {
+          const chunk: FlowJob[] = [];
+          for (let j = i; j < Math.min(n, i + 250); j++) chunk.push(flow(j));
+          await producer.addBulk(chunk);
+        }
+        while (completed < n && failed === undefined && now() - t0 < PHASE_CAP_MS) await sleep(2);
+        if (failed) throw failed;
+        return { flows: completed, ms: now() - t0 };
+      } finally {
+        await producer.close();
+        await Promise.all(workers.map((w) => w.close()));
+      }
+    };
+    await trial(BULL_WARMUP, "dist-warm");
+    const t = await trial(BULL_FLOWS, "dist");
+    return { perSec: rate(t.flows, t.ms), flows: t.flows, version: redis.version, capped: t.flows < BULL_FLOWS };
+  } finally {
+    await redis.stop();
+  }
+}
+
+// ---- the suite ---------------------------------------------------------------------------------------------------
+
+function rssNote(procs: CliProcess[]): string {
+  return procs.map((p) => `${(p.rssMB() ?? Number.NaN).toFixed(0)}`).join("/") + " MB";
+}
+
+const suite: BenchSuite = {
+  name: "distributed",
+  async run() {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "jobchain-bench-dist-"));
+    const config = path.join(dir, "jobchain.yaml");
+    writeFileSync(config, CONFIG);
+    let server: NatsServerHandle | undefined;
+    let nc: NatsConnection | undefined;
+    let procs: CliProcess[] = [];
+    const drivers: Driver[] = [];
+    try {
+      server = await startNats({ monitor: true });
+      nc = await connect({ ...server.connectOptions, name: "bench-dist-client" });
+      const flags = RUNNER_ARGS.length ? ` ${RUNNER_ARGS.join(" ")}` : "";
+      const common =
+        `task {"i":n}, ${fmtInt(WINDOW)} awaiting results, JobChainClient submit() + results() stream in the bench ` +
+        `process, JetStream file storage`;
+
+      // One runner process per job: throughput, then latency at half that rate.
+      procs = await startRunners(server, config, "per_job", ["a", "b", "c"]);
+      await sleep(IDLE_MS);
+      const idlePerJob = rssNote(procs);
+      const d3 = new Driver(nc, "per_job");
+      drivers.push(d3);
+      await d3.start();
+      const t3 = await throughput(d3, server, procs);
+      const loadedPerJob = rssNote(procs);
+      const engine = await engineTime(config);
+      const half = Math.max(100, Math.round(t3.perSec / 2));
+      const paced = await d3.paced(half, PACED_SECONDS);
+      await d3.close();
+      await stopAll(procs);
+      procs = [];
+
+      // One runner process for the whole graph: its idle memory first, then throughput.
+      procs = await startRunners(server, config, "one_runner", [undefined]);
+      await sleep(IDLE_MS);
+      const idleRss = procs[0]!.rssMB() ?? Number.NaN;
+      const d1 = new Driver(nc, "one_runner");
+      drivers.push(d1);
+      await d1.start();
+      const t1 = await throughput(d1, server, procs);
+      const loadedOne = rssNote(procs);
+      await d1.close();
+      await stopAll(procs);
+      procs = [];
+
+      // The floor and the peer, measured here for the ratios.
+      const fl = await floor(server, half);
+      const bull = await bullmq();
+
+      const [e50, e99] = percentiles(paced.e2e, [50, 99]);
+      const hop50 = (e50! - engine) / 4;
+      const hop99 = (e99! - engine) / 4;
+      const sustained = paced.backlog <= half * 0.25 && !paced.capped;
+      const [f50, f99] = percentiles(fl.hop, [50, 99]);
+      const [fe50] = percentiles(fl.e2e, [50]);
+      const floorSustained = fl.backlog <= half * 0.25;
+      const vsBull = t3.perSec / bull.perSec;
+      return [
+        {
+          name: "NATS 3-job linear, a runner process per job",
+          value: t3.perSec,
+          unit: "tasks/s",
+          target: ">= 10,000",
+          met: t3.perSec >= 10_000,
+          note:
+            `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${t3.runs.map(fmtInt).join(", ")}/s) after ${fmtInt(WARMUP)} warm-up; ` +
+            `3 runner processes (jobchain runner --nodes a|b|c${flags}); ${common}; 4 hops a task; ${t3.msgsPerTask}; ` +
+            `${t3.cpu}${phaseTrouble(t3.phases)}; nats-server ${server.version}`,
+        },
+        {
+          name: "NATS 3-job linear, one runner process for all jobs",
+          value: t1.perSec,
+          unit: "tasks/s",
+          note:
+            `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${t1.runs.map(fmtInt).join(", ")}/s); 1 runner process${flags}, the ` +
+            `graph runs in memory per message: 2 hops a task (submit, result); ${common}; ${t1.msgsPerTask}; ${t1.cpu}` +
+            phaseTrouble(t1.phases),
+        },
+        {
+          name: "NATS per-hop latency p50 at half load (a runner per job)",
+          value: hop50 * 1000,
+          unit: "µs",
+          target: "<= 1,000",
+          met: hop50 <= 1 && sustained,
+          note:
+            `${fmtInt(half)} tasks/s for ${PACED_SECONDS} s (1 ms ticks), ${fmtInt(paced.completed)} tasks; (end-to-end − ` +
+            `engine ${fmtUs(engine)}) ÷ 4 hops; end-to-end p50 ${fmtUs(e50!)}, p99 ${fmtUs(e99!)}` +
+            (sustained ? "" : `; NOT sustained (backlog ${fmtInt(paced.backlog)} tasks when the last was submitted${paced.capped ? ", not all finished" : ""})`) +
+            (paced.failed ? `; ${paced.failed} FAILED` : ""),
+        },
+        {
+          name: "NATS per-hop latency p99 at half load (a runner per job)",
+          value: hop99 * 1000,
+          unit: "µs",
+          note: "(end-to-end p99 − engine) ÷ 4 hops",
+        },
+        {
+          name: "per-hop p50 ÷ raw JetStream floor per-hop p50",
+          value: hop50 / (fe50! / 4),
+          unit: "x",
+          note:
+            `floor measured here: a raw 3-hop JetStream pipeline (4 file work-queue streams, a connection per stage, 1 ` +
+            `process, no JobChain code) paced at the same ${fmtInt(half)} tasks/s: end-to-end p50 ${fmtUs(fe50!)} ÷ 4 = ` +
+            `${fmtUs(fe50! / 4)} a hop (timestamped per hop: p50 ${fmtUs(f50!)}, p99 ${fmtUs(f99!)})` +
+            (floorSustained ? "" : `; floor NOT sustained (backlog ${fmtInt(fl.backlog)})`),
+        },
+        {
+          name: "a runner per job ÷ raw 3-hop JetStream pipeline, full load",
+          value: t3.perSec / fl.perSec,
+          unit: "x",
+          note:
+            `the same floor pipeline at full load: ${fmtInt(fl.perSec)} tasks/s (${fmtInt(fl.fullCompleted)} tasks, ` +
+            `${fmtInt(WINDOW)} in the system)${fl.fullCompleted < TASKS ? ", time-capped" : ""}`,
+        },
+        {
+          name: "a runner per job ÷ BullMQ FlowProducer 3-step flows",
+          value: vsBull,
+          unit: "x",
+          target: ">= 8",
+          met: vsBull >= 8,
+          note:
+            `BullMQ measured here: ${fmtInt(bull.perSec)} flows/s (${fmtInt(bull.flows)} flows incl. adding after ` +
+            `${BULL_WARMUP} warm-up, 3 workers at concurrency ${BULL_CONCURRENCY}, no-op processors, local redis-server ` +
+            `${bull.version}${bull.capped ? ", time-capped" : ""})`,
+        },
+        {
+          name: "runner idle memory (one process, 3 nodes)",
+          value: idleRss,
+          unit: "MB RSS",
+          target: "<= 80",
+          met: idleRss <= 80,
+          note:
+            `VmRSS ${IDLE_MS / 1000} s after ready, no traffic; per-job runners idle ${idlePerJob}, after load ` +
+            `${loadedPerJob}; the all-jobs runner after load ${loadedOne}`,
+        },
+      ];
+    } finally {
+      for (const d of drivers) await d.close().catch(() => undefined);
+      await stopAll(procs, 5_000);
+      await nc?.close().catch(() => undefined);
+      await server?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+export default suite;
