@@ -545,5 +545,60 @@ describe.skipIf(skip)("kube-apiserver contract", () => {
       expect(survivor.running).toBe(true);
       expect(process.kill(survivor.pid!, 0)).toBe(true);
     });
+
+    it("rolls the processes on a pod template change and stops them when the Deployment goes", async () => {
+      const apps = kc.makeApiClient(AppsV1Api);
+      // Not a `component=runner` Deployment: the runner of the test above must leave it alone.
+      const labels = { "app.kubernetes.io/name": "roller" };
+      const template = (version: string) => ({
+        metadata: { labels },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "roller",
+              image: "node:24",
+              command: ["sleeper"],
+              args: ["-e", "console.log(`version ${process.env.VERSION}`); setInterval(() => {}, 1000)"],
+              env: [{ name: "VERSION", value: version }],
+            },
+          ],
+        },
+      });
+      const mapped = await startDeploymentRunner({
+        kubeconfig: cp.adminKubeconfig,
+        namespace: NS,
+        labelSelector: "app.kubernetes.io/name=roller",
+        commandMap: { sleeper: [process.execPath] },
+      });
+      try {
+        await apps.createNamespacedDeployment({
+          namespace: NS,
+          body: { metadata: { name: "roller", labels }, spec: { replicas: 2, selector: { matchLabels: labels }, template: template("1") } },
+        });
+        await mapped.waitFor((ps) => ps.length === 2 && ps.every((p) => p.running && p.output().includes("version 1")));
+        const firstHash = mapped.processes()[0]!.templateHash;
+        expect(mapped.processes()[0]!.argv[0]).toBe(process.execPath);
+
+        await apps.patchNamespacedDeployment(
+          { name: "roller", namespace: NS, body: { spec: { template: template("2") } } },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        );
+        await mapped.waitFor(
+          (ps) => ps.length === 2 && ps.every((p) => p.templateHash !== firstHash && p.running && p.output().includes("version 2")),
+        );
+        for (const deadline = Date.now() + 15_000; ; ) {
+          const s = (await apps.readNamespacedDeploymentStatus({ name: "roller", namespace: NS })).status;
+          if (s?.observedGeneration === 2 && s.updatedReplicas === 2 && s.readyReplicas === 2 && s.replicas === 2) break;
+          if (Date.now() > deadline) throw new Error(`status not rolled: ${JSON.stringify(s)}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+
+        await apps.deleteNamespacedDeployment({ name: "roller", namespace: NS });
+        await mapped.waitFor((ps) => ps.length === 0);
+      } finally {
+        await mapped.stop();
+      }
+    });
   });
 });

@@ -135,7 +135,6 @@ interface DeploymentEntry {
   pods: Pod[];
   running: boolean;
   dirty: boolean;
-  lastStatusKey: string | undefined;
 }
 
 /** JSON with sorted keys, without null/undefined members, Dates as ISO strings: the same for typed and raw objects. */
@@ -224,7 +223,7 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
     const key = `${namespace}/${name}`;
     let e = entries.get(key);
     if (!e) {
-      e = { namespace, name, obj: undefined, pods: [], running: false, dirty: false, lastStatusKey: undefined };
+      e = { namespace, name, obj: undefined, pods: [], running: false, dirty: false };
       entries.set(key, e);
     }
     return e;
@@ -559,14 +558,13 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
         c: (s?.conditions ?? []).map((c) => [c.type, c.status, c.reason]),
       });
     const want = key(status);
-    if (want === key(d.status) || want === e.lastStatusKey) return;
+    if (want === key(d.status)) return;
     try {
       const res = await apps.patchNamespacedDeploymentStatus({
         name: e.name,
         namespace: e.namespace,
         body: [{ op: "replace", path: "/status", value: serializeStatus(status) }],
       });
-      e.lastStatusKey = want;
       if (e.obj && res.metadata?.resourceVersion) e.obj = res;
       emit({ type: "status", namespace: e.namespace, deployment: e.name, message: want });
     } catch (err) {
@@ -609,7 +607,8 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
           return;
         }
         const e = entryFor(obj.metadata?.namespace ?? "default", obj.metadata?.name ?? "");
-        e.obj = type === "DELETED" ? undefined : obj;
+        if (type === "DELETED") e.obj = undefined;
+        else if (!e.obj || rv(obj) >= rv(e.obj)) e.obj = obj; // not older than what our own status write returned
         schedule(e);
       },
       () => {
@@ -694,6 +693,11 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
     [Symbol.asyncDispose]: () => runner.stop(),
   };
   return runner;
+}
+
+/** resourceVersion as a number (etcd revisions; fine for this test tool, opaque for real clients). */
+function rv(d: V1Deployment): number {
+  return Number(d.metadata?.resourceVersion ?? 0) || 0;
 }
 
 function loadKubeConfig(file: string): KubeConfig {
