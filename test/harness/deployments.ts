@@ -135,6 +135,8 @@ interface DeploymentEntry {
   pods: Pod[];
   running: boolean;
   dirty: boolean;
+  recheckTimer: NodeJS.Timeout | undefined;
+  recheckAt: number;
 }
 
 /** JSON with sorted keys, without null/undefined members, Dates as ISO strings: the same for typed and raw objects. */
@@ -223,7 +225,7 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
     const key = `${namespace}/${name}`;
     let e = entries.get(key);
     if (!e) {
-      e = { namespace, name, obj: undefined, pods: [], running: false, dirty: false };
+      e = { namespace, name, obj: undefined, pods: [], running: false, dirty: false, recheckTimer: undefined, recheckAt: 0 };
       entries.set(key, e);
     }
     return e;
@@ -459,7 +461,7 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
           } catch (err) {
             const message = err instanceof Error ? err.message : String(err);
             emit({ type: "error", namespace: e.namespace, deployment: e.name, message });
-            setTimeout(() => schedule(e), 500).unref();
+            recheck(e, 500);
           }
         }
       } finally {
@@ -468,9 +470,23 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
     })();
   }
 
+  /** One pending re-check per Deployment (the earliest wins). */
+  function recheck(e: DeploymentEntry, delayMs: number): void {
+    const at = Date.now() + delayMs;
+    if (e.recheckTimer && e.recheckAt <= at) return;
+    if (e.recheckTimer) clearTimeout(e.recheckTimer);
+    e.recheckAt = at;
+    e.recheckTimer = setTimeout(() => {
+      e.recheckTimer = undefined;
+      schedule(e);
+    }, delayMs);
+    e.recheckTimer.unref();
+  }
+
   async function reconcile(e: DeploymentEntry): Promise<void> {
     const d = e.obj;
     if (!d) {
+      if (e.recheckTimer) clearTimeout(e.recheckTimer);
       await Promise.all(e.pods.map((p) => stopPod(e, p)));
       entries.delete(`${e.namespace}/${e.name}`);
       return;
@@ -503,10 +519,13 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
       if (current.length > desired) {
         for (const p of current.slice(desired)) void stopPod(e, p).then(() => schedule(e));
       }
-      // Re-check soon (readiness is time-based with minReadySeconds).
-      setTimeout(() => schedule(e), Math.max(minReadyMs, 100)).unref();
+      recheck(e, 100); // the rollout goes on as new pods become ready
     }
-    if (minReadyMs > 0) setTimeout(() => schedule(e), minReadyMs + 10).unref();
+    // Readiness is time-based with minReadySeconds: look again when the next running pod becomes available.
+    const pending = e.pods
+      .filter((p) => isRunning(p) && !isReady(p, minReadyMs))
+      .map((p) => p.startedAt + minReadyMs - Date.now());
+    if (pending.length > 0) recheck(e, Math.max(Math.min(...pending), 0) + 10);
     await writeStatus(e, d, hash, desired, minReadyMs);
   }
 
@@ -687,6 +706,7 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
         stopped = true;
         if (relistTimer) clearTimeout(relistTimer);
         watchAbort?.abort();
+        for (const e of entries.values()) if (e.recheckTimer) clearTimeout(e.recheckTimer);
         await Promise.all([...entries.values()].flatMap((e) => e.pods.map((p) => stopPod(e, p))));
         entries.clear();
       })()),
