@@ -584,7 +584,8 @@ export async function startDeploymentRunner(opts: DeploymentRunnerOptions): Prom
         namespace: e.namespace,
         body: [{ op: "replace", path: "/status", value: serializeStatus(status) }],
       });
-      if (e.obj && res.metadata?.resourceVersion) e.obj = res;
+      // The response may arrive after a watch event of a later change (a scale): keep the newer object.
+      if (e.obj && rv(res) > rv(e.obj)) e.obj = res;
       emit({ type: "status", namespace: e.namespace, deployment: e.name, message: want });
     } catch (err) {
       const code = (err as { code?: number }).code;
