@@ -373,7 +373,7 @@ interface Proc {
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 }
 
-function startProcess(bin: string, args: string[], logFile: string, opts: { detached: boolean; echo: boolean }): Proc {
+function startProcess(bin: string, args: string[], logFile: string, opts: { echo: boolean }): Proc {
   const fd = openSync(logFile, "a");
   const child = spawn(bin, args, {
     detached: true, // own process group (setsid), so the whole group can be killed
@@ -524,7 +524,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
           ...(opts.etcdArgs ?? []),
         ],
         etcdLog,
-        { detached, echo },
+        { echo },
       );
       procs.push(etcd);
       if (etcd.child.pid) {
@@ -572,7 +572,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
           ...(opts.apiserverArgs ?? []),
         ],
         apiLog,
-        { detached, echo },
+        { echo },
       );
       procs.push(apiserver);
       if (apiserver.child.pid) {
