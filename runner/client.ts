@@ -1,7 +1,6 @@
 // Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
 // and from the operator (JobTask resources).
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { context as otContext, trace, type Tracer } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
 import { UnknownGraphError, type GraphInstance, type TaskOutcome } from "../core/index.ts";
@@ -40,7 +39,7 @@ let counter = 0;
 interface Watch {
   bus: InstanceBus;
   descriptor: GraphDescriptor;
-  messages: ConsumerMessages | undefined;
+  subscription: Subscription | undefined;
   started: Promise<void> | undefined;
   waiters: Map<string, ((r: TaskOutcome) => void)[]>;
   listeners: Set<(r: TaskOutcome) => void>;
@@ -99,7 +98,7 @@ export class JobChainClient {
       w = (async () => {
         const descriptor = await this.descriptorFor(graph);
         const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus);
-        return { bus, descriptor, messages: undefined, started: undefined, waiters: new Map(), listeners: new Set() };
+        return { bus, descriptor, subscription: undefined, started: undefined, waiters: new Map(), listeners: new Set() };
       })();
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
@@ -107,17 +106,17 @@ export class JobChainClient {
     return w;
   }
 
-  /** Starts following new results of the instance (once); resolves when following. */
+  /**
+   * Starts following results of the instance (once); resolves when following. A plain subscription to the result
+   * subjects: it is in place once the server has it (after a flush), so every result recorded afterwards
+   * arrives. Results recorded while the connection was down are read from the stream after reconnecting.
+   */
   private follow(w: Watch): Promise<void> {
     w.started ??= (async () => {
-      const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, {
-        filter_subjects: [w.bus.names.resultWildcard],
-        deliver_policy: DeliverPolicy.New,
-      });
-      const messages = await consumer.consume();
-      w.messages = messages;
+      const sub = this.options.nc.subscribe(w.bus.names.resultWildcard);
+      w.subscription = sub;
       void (async () => {
-        for await (const m of messages) {
+        for await (const m of sub) {
           let record: ResultRecord;
           try {
             record = await w.bus.decodeBody<ResultRecord>(m.data);
@@ -127,8 +126,25 @@ export class JobChainClient {
           this.deliver(w, stripRecord(record));
         }
       })();
+      await this.options.nc.flush();
+      this.watchReconnects();
     })();
     return w.started;
+  }
+
+  private reconnectWatch = false;
+  private watchReconnects(): void {
+    if (this.reconnectWatch) return;
+    this.reconnectWatch = true;
+    void (async () => {
+      for await (const s of this.options.nc.status()) {
+        if (s.type !== "reconnect") continue;
+        for (const pw of this.watches.values()) {
+          const w = await pw.catch(() => undefined);
+          if (w) for (const id of w.waiters.keys()) void this.lookUp(w, id);
+        }
+      }
+    })();
   }
 
   private deliver(w: Watch, outcome: TaskOutcome): void {
@@ -288,7 +304,7 @@ export class JobChainClient {
     this.closed = true;
     for (const w of this.watches.values()) {
       try {
-        (await w).messages?.stop();
+        (await w).subscription?.unsubscribe();
       } catch {
         // a watch that never opened has nothing to stop
       }

@@ -92,7 +92,9 @@ describe("nats test harness", () => {
       try {
         const again = await (await jetstream(nc).consumers.get(stream, "worker")).next({ expires: 10_000 });
         expect(again && dec.decode(again.data)).toBe("survivor");
-        expect(again!.info.deliveryCount).toBeGreaterThanOrEqual(2);
+        // After a graceful stop the server has written the first delivery; after SIGKILL it may not have, so
+        // the redelivery can count as the first. Either way the un-acked message is delivered again.
+        expect(again!.info.deliveryCount).toBeGreaterThanOrEqual(mode === "kill" ? 1 : 2);
         await again!.ackAck();
       } finally {
         await nc.close();

@@ -1,0 +1,134 @@
+// Distributed features beyond the happy path: credentials, pools, one trace across runners, shared rate limits.
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startNats } from "./harness/nats.ts";
+import { cli } from "./helpers/cli.ts";
+import { mathConfig } from "./helpers/graphs.ts";
+import { startRunner, type Proc } from "./helpers/procs.ts";
+
+let config: { dir: string; cleanup: () => void };
+let procs: Proc[] = [];
+
+beforeAll(() => {
+  config = mathConfig({
+    "limited.yaml": `
+jobs:
+  limited: {type: Echo, rateLimit: {max: 3, per: 3600, key: shared-api}}
+graphs:
+  limited:
+    limited: {}
+`,
+    "pooled.yaml": `
+jobs:
+  a: {type: Add, properties: {k: 1}}
+  b: {type: Add, properties: {k: 10}}
+  c: {type: Add, properties: {k: 100}}
+graphs:
+  pooled:
+    a: {next: [b]}
+    b: {next: [c]}
+    c: {}
+pools:
+  pooled:
+    front: [a, b]
+`,
+  });
+});
+afterAll(() => config?.cleanup());
+afterEach(async () => {
+  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
+  procs = [];
+});
+
+async function runner(configPath: string, args: string[], url: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const p = await startRunner(configPath, args, url, env);
+  procs.push(p);
+  return p;
+}
+
+describe("distributed extras", { timeout: 120_000 }, () => {
+  it("connects with a token or user and password, from flags or JOBCHAIN_NATS_* variables", async () => {
+    await using secured = await startNats({ token: "s3cret" });
+    const noAuth = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", secured.url]);
+    expect(noAuth.code).toBe(2);
+    expect(noAuth.stderr).toMatch(/cannot connect to NATS/);
+    await runner(config.dir, ["--graph", "linear", "--nats-token", "s3cret"], secured.url);
+    const ok = await cli(["submit", "--graph", "linear", "--input", '{"v":1}'], {
+      env: { JOBCHAIN_NATS_URL: secured.url, JOBCHAIN_NATS_TOKEN: "s3cret" },
+    });
+    expect(ok.lines.map((l) => l.result)).toEqual([{ v: 112 }]);
+
+    await using userPass = await startNats({ user: "app", password: "pw" });
+    await runner(config.dir, ["--graph", "linear", "--nats-user", "app", "--nats-password", "pw"], userPass.url);
+    const up = await cli(["submit", "--graph", "linear", "--input", '{"v":2}', "--nats", userPass.url, "--nats-user", "app", "--nats-password", "pw"]);
+    expect({ stderr: up.stderr, results: up.lines.map((l) => l.result) }).toEqual({ stderr: "", results: [{ v: 113 }] });
+  });
+
+  it("serves a pool: its nodes run in one process, the rest elsewhere", async () => {
+    await using nats = await startNats();
+    const file = path.join(config.dir, "pooled.yaml");
+    const front = await runner(file, ["--pool", "front", "--metrics-port", "0"], nats.url);
+    await runner(file, ["--pool", "default"], nats.url);
+    const r = await cli(["submit", "--graph", "pooled", "--input", '{"id":"p1","v":1}', "--input", '{"id":"p2","v":2}', "--nats", nats.url]);
+    expect(r.lines.map((l) => [l.id, l.result]).sort()).toEqual([["p1", { v: 112 }], ["p2", { v: 113 }]]);
+    // In the front pool a and b ran in memory: only a's consumer received messages, b's none.
+    const port = Number(/metrics on :(\d+)/.exec(front.stderr())![1]);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain('jobchain_node_processed_total{graph="pooled",node="a"} 2');
+    expect(text).not.toContain('node="b"');
+    const bad = await cli(["runner", file, "--pool", "nope", "--nats", nats.url]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown pool 'nope'.*\n.*pools: front, default/);
+  });
+
+  it("records one trace per task across the client and every runner", async () => {
+    await using nats = await startNats();
+    const otConfig = (name: string) => {
+      const f = path.join(config.dir, `ot-${name}.yaml`);
+      writeFileSync(f, `exporter: file\nbatch_processor: {schedule_delay_millis: 100}\nfile_exporter: {path: ${path.join(config.dir, `spans-${name}.jsonl`)}}\n`);
+      return { JOBCHAIN_OT_CONFIG: f };
+    };
+    const rs = [];
+    for (const n of ["a", "b", "c"]) rs.push(await runner(config.dir, ["--graph", "linear", "--nodes", n], nats.url, otConfig(n)));
+    const r = await cli(["submit", "--graph", "linear", "--input", '{"id":"tr1","v":1}', "--input", '{"id":"tr2","v":2}', "--nats", nats.url], { env: otConfig("client") });
+    expect(r.code).toBe(0);
+    for (const p of rs) expect(await p.kill("SIGTERM")).toBe(0);
+    const spans = ["client", "a", "b", "c"].flatMap((n) =>
+      readFileSync(path.join(config.dir, `spans-${n}.jsonl`), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => ({ ...(JSON.parse(l) as { name: string; context: { trace_id: string }; attributes: Record<string, string> }), proc: n })),
+    );
+    for (const id of ["tr1", "tr2"]) {
+      const mine = spans.filter((s) => s.attributes["jobchain.task_id"] === id);
+      expect(new Set(mine.map((s) => s.context.trace_id)).size).toBe(1);
+      expect(mine.map((s) => `${s.proc}:${s.name}`).sort()).toEqual([
+        "a:job a",
+        "a:task linear",
+        "b:job b",
+        "b:task linear",
+        "c:job c",
+        "c:task linear",
+        "client:submit linear",
+      ]);
+    }
+    const traces = new Set(spans.map((s) => s.context.trace_id));
+    expect(traces.size).toBe(2);
+  });
+
+  it("holds a rate limit across runner replicas", async () => {
+    await using nats = await startNats();
+    const file = path.join(config.dir, "limited.yaml");
+    await runner(file, [], nats.url);
+    await runner(file, [], nats.url);
+    const tasks = Array.from({ length: 6 }, (_, i) => `{"id":"r${i}"}`);
+    const sub = await cli(["submit", "--graph", "limited", "--no-wait", "--nats", nats.url, ...tasks.flatMap((t) => ["--input", t])]);
+    expect(sub.lines).toHaveLength(6);
+    // Three tokens an hour between both replicas: three tasks finish, three wait.
+    const got = await cli(["submit", "--graph", "limited", "--nats", nats.url, "--timeout", "4", ...tasks.flatMap((t) => ["--input", t])]);
+    const done = got.lines.filter((l) => l.status === "succeeded");
+    expect(done).toHaveLength(3);
+    expect(got.lines.filter((l) => l.status === "failed").every((l) => /no result within 4s/.test((l.error as { message: string }).message))).toBe(true);
+  });
+});
