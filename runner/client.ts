@@ -42,8 +42,13 @@ interface Watch {
   subscription: Subscription | undefined;
   started: Promise<void> | undefined;
   waiters: Map<string, ((r: TaskOutcome) => void)[]>;
+  /** Results that arrived before anyone asked for them (e.g. between a submission's ack and `result()`). */
+  recent: Map<string, TaskOutcome>;
   listeners: Set<(r: TaskOutcome) => void>;
 }
+
+/** How many unclaimed results a client keeps for a later `result()` call. */
+const RECENT_LIMIT = 50_000;
 
 function stripRecord(r: ResultRecord): TaskOutcome {
   const { finished: _finished, ...outcome } = r;
@@ -98,7 +103,7 @@ export class JobChainClient {
       w = (async () => {
         const descriptor = await this.descriptorFor(graph);
         const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus);
-        return { bus, descriptor, subscription: undefined, started: undefined, waiters: new Map(), listeners: new Set() };
+        return { bus, descriptor, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map(), listeners: new Set() };
       })();
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
@@ -152,6 +157,9 @@ export class JobChainClient {
     if (waiting) {
       w.waiters.delete(outcome.id);
       for (const resolve of waiting) resolve(outcome);
+    } else {
+      w.recent.set(outcome.id, outcome);
+      if (w.recent.size > RECENT_LIMIT) w.recent.delete(w.recent.keys().next().value!);
     }
     for (const l of w.listeners) l(outcome);
   }
@@ -224,6 +232,11 @@ export class JobChainClient {
   ): Promise<TaskOutcome> {
     const w = await this.watch(options.graph);
     await this.follow(w);
+    const early = w.recent.get(id);
+    if (early) {
+      w.recent.delete(id);
+      return early;
+    }
     const outcome = new Promise<TaskOutcome>((resolve) => {
       const list = w.waiters.get(id) ?? [];
       list.push(resolve);

@@ -57,7 +57,7 @@ describe("distributed extras", { timeout: 120_000 }, () => {
     const ok = await cli(["submit", "--graph", "linear", "--input", '{"v":1}'], {
       env: { JOBCHAIN_NATS_URL: secured.url, JOBCHAIN_NATS_TOKEN: "s3cret" },
     });
-    expect(ok.lines.map((l) => l.result)).toEqual([{ v: 112 }]);
+    expect({ code: ok.code, stderr: ok.stderr, results: ok.lines.map((l) => l.result) }).toEqual({ code: 0, stderr: "", results: [{ v: 112 }] });
 
     await using userPass = await startNats({ user: "app", password: "pw" });
     await runner(config.dir, ["--graph", "linear", "--nats-user", "app", "--nats-password", "pw"], userPass.url);
