@@ -31,6 +31,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { onProcessExit } from "./exit-hooks.ts";
 
 const HOST = "127.0.0.1";
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -330,15 +331,7 @@ function cleanupAllSync(): void {
 function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
-  process.once("exit", cleanupAllSync);
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      cleanupAllSync();
-      // Keep the default behaviour (terminate) unless someone else also handles the signal.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.once(sig, onSignal);
-  }
+  onProcessExit(cleanupAllSync);
 }
 
 /**

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { onProcessExit } from "./exit-hooks.ts";
 
 export interface StartNatsOptions {
   /** Client port; a free loopback port when omitted. */
@@ -192,15 +193,7 @@ function cleanupAllSync(): void {
 function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
-  process.once("exit", cleanupAllSync);
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      cleanupAllSync();
-      // Keep the default behaviour (terminate) unless someone else also handles the signal.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.once(sig, onSignal);
-  }
+  onProcessExit(cleanupAllSync);
 }
 
 /** Kills `childPid` (and removes `tempRoot`) if this process dies first; exits by itself when the child exits. */
