@@ -53,6 +53,8 @@ export interface JobClass {
   readonly input?: Schema | undefined;
   /** Validates the job's output. */
   readonly output?: Schema | undefined;
+  /** Run in a worker thread (for CPU-bound jobs). */
+  readonly worker?: boolean | undefined;
 }
 
 const counters = new Map<string, number>();
@@ -76,6 +78,12 @@ export abstract class Job {
   static alias?: string | undefined;
   static input?: Schema | undefined;
   static output?: Schema | undefined;
+  /**
+   * Run this job in a worker thread of a shared pool, so CPU-bound work does not block the event loop. The
+   * thread imports the job's module and builds the job by class name; task, inputs and output are copied
+   * between threads (structured clone), and `ctx.span` is not available there.
+   */
+  static worker?: boolean | undefined;
 
   /** The short job name from the configuration (or `ClassName_N` when built without one). */
   readonly name: string;

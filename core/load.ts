@@ -1,11 +1,13 @@
 // From a configuration path to a running chain: discover job classes, read and check the configuration,
 // construct one job instance per node of each graph instance.
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { builtinJobs } from "../jobs/index.ts";
 import { JobChain, type ChainOptions, type RunnableGraph } from "./chain.ts";
 import { readConfigSources, resolveConfig, sourcesFromObject, type ChainConfig, type Section } from "./config/index.ts";
 import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { JobRegistry } from "./registry.ts";
+import { WorkerJob } from "./workers.ts";
 
 let builtins: JobRegistry | undefined;
 
@@ -68,6 +70,13 @@ async function finishLoad(sources: ReturnType<typeof readConfigSources>, options
   return { config, registry };
 }
 
+/** The module URL a worker thread imports to build a job class registered from `source`. */
+function moduleOf(source: string | undefined): string | undefined {
+  if (source === "built-in") return new URL(import.meta.url.endsWith(".ts") ? "../jobs/index.ts" : "../jobs/index.js", import.meta.url).href;
+  if (!source || source.startsWith("<")) return undefined;
+  return pathToFileURL(path.resolve(source)).href;
+}
+
 /** Constructs the job instances of every graph instance. Rejects with ConfigError if a constructor throws. */
 export function instantiate(config: ChainConfig, registry: JobRegistry): RunnableGraph[] {
   const problems: ConfigProblem[] = [];
@@ -77,7 +86,11 @@ export function instantiate(config: ChainConfig, registry: JobRegistry): Runnabl
       const cls = registry.get(n.type);
       let job;
       try {
-        job = new cls(n.name, n.properties);
+        if (cls.worker) {
+          const module = moduleOf(registry.sourceOf(n.type));
+          if (!module) throw new Error(`'static worker' needs a job class loaded from a file, but ${cls.name} was registered in code`);
+          job = new WorkerJob(module, cls.name, n.name, n.properties);
+        } else job = new cls(n.name, n.properties);
       } catch (err) {
         problems.push({
           file: config.files[0] ?? config.dir,
