@@ -1,6 +1,6 @@
 // The `jobchain` command line. Every command returns its exit code; errors are messages, never stack traces.
 import { readFileSync } from "node:fs";
-import { registerHooks } from "node:module";
+import { resolveJobchainFromHere } from "../core/self-resolve.ts";
 import { EXIT, UsageError, reportError } from "./errors.ts";
 import { graph, usage as graphUsage } from "./commands/graph.ts";
 import { run, usage as runUsage } from "./commands/run.ts";
@@ -49,34 +49,10 @@ function help(): string {
   ].join("\n");
 }
 
-/**
- * Lets job modules import "jobchain" wherever they live. A project that installs the package resolves its own
- * copy as usual; only when resolution fails is the bare specifier mapped to the copy running this command, so
- * job directories work with a global or npx install too (and then share one Job class with the engine).
- */
-function resolveJobchainForJobModules(): void {
-  const self = new URL("../core/index.js", import.meta.url).href;
-  const jobs = new URL("../jobs/index.js", import.meta.url).href;
-  if (!self.includes("/dist/")) return; // running from source (tests): the package resolves itself
-  registerHooks({
-    resolve(specifier, context, nextResolve) {
-      try {
-        return nextResolve(specifier, context);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code !== "ERR_MODULE_NOT_FOUND") throw err;
-        if (specifier === "jobchain") return nextResolve(self, context);
-        if (specifier === "jobchain/jobs") return nextResolve(jobs, context);
-        throw err;
-      }
-    },
-  });
-}
-
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  resolveJobchainForJobModules();
+  resolveJobchainFromHere();
   try {
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
       const topic = name === "help" ? rest[0] : undefined;

@@ -2,7 +2,10 @@
 import { parentPort, threadId } from "node:worker_threads";
 import { isJobClass, type Job, type JobClass, type JobContext } from "./job.ts";
 import { createLogger } from "./logging.ts";
+import { resolveJobchainFromHere } from "./self-resolve.ts";
 import type { WorkerReply, WorkerRequest } from "./workers.ts";
+
+resolveJobchainFromHere();
 
 const port = parentPort!;
 const classes = new Map<string, Promise<JobClass>>();

@@ -225,6 +225,24 @@ export class Shout extends Job {
     expect(r.lines.map((l) => l.result)).toEqual([{ got: 5 }]);
   });
 
+  it("runs a worker-thread job that imports 'jobchain' from a directory without node_modules", async () => {
+    const project = dir({
+      "jobs.yaml": "spin: {type: Spin}\n",
+      "graphs.yaml": "g:\n  spin: {}\n",
+      "jobs/spin.ts": [
+        'import { Job, type Task } from "jobchain";',
+        'import { threadId } from "node:worker_threads";',
+        "export class Spin extends Job {",
+        "  static override worker = true;",
+        "  run(task: Task) { return { doubled: Number(task.n) * 2, in_worker: threadId > 0 }; }",
+        "}",
+      ].join("\n"),
+    });
+    const r = await cli(["run", project.dir, "--input", '{"n": 4}']);
+    expect(r.stderr).toBe("");
+    expect(r.lines.map((l) => l.result)).toEqual([{ doubled: 8, in_worker: true }]);
+  });
+
   it("explains a job module whose own import is missing", async () => {
     const project = dir({
       "jobs.yaml": "x: {type: X}\n",
