@@ -77,60 +77,61 @@ interface Phase {
 }
 
 /**
- * Submits through one JobChainClient and receives every result of the instance through its results() stream
- * (one ordered consumer on the results stream); matches them to submissions by task id.
+ * Runs tasks through one JobChainClient the way an application does: `run()` per task (submit, then await the
+ * task's result, which the client receives on its subscription to the instance's result subjects).
  */
 class Driver {
   readonly client: JobChainClient;
   readonly graph: string;
-  private readonly abort = new AbortController();
-  private readonly pending = new Map<string, number>();
   private completed = 0;
   private failed = 0;
   private e2e: number[] = [];
   private wake: (() => void) | undefined;
-  private submitError: unknown;
-  private loop: Promise<void> | undefined;
+  private error: unknown;
   private seq = 0;
+  /** Tasks of an abandoned (time-capped) phase that still count when they finish; ignored. */
+  private epoch = 0;
 
   constructor(nc: NatsConnection, graph: string) {
     this.client = new JobChainClient({ nc });
     this.graph = graph;
   }
 
+  /** Resolves the graph and starts following its results before anything is timed. */
   async start(): Promise<void> {
-    const results = this.client.results(this.graph, this.abort.signal);
-    this.loop = (async () => {
-      for await (const o of results) {
-        const t = this.pending.get(o.id);
-        if (t === undefined) continue;
-        this.pending.delete(o.id);
-        this.e2e.push(now() - t);
-        this.completed++;
-        if (o.status !== "succeeded") this.failed++;
-        const w = this.wake;
-        if (w) {
-          this.wake = undefined;
-          w();
-        }
-      }
-    })();
-    // results() starts following before it yields; give it a moment so no early result is missed.
-    await sleep(200);
+    await this.client.resolveGraph(this.graph);
+    await this.client.run({ warm: true }, { graph: this.graph, id: `warm-${Date.now()}` });
   }
 
   private submit(i: number): void {
     const id = `t${++this.seq}`;
-    this.pending.set(id, now());
-    this.client.submit({ i }, { graph: this.graph, id }).catch((err) => {
-      this.submitError ??= err;
-      const w = this.wake;
+    const epoch = this.epoch;
+    const t0 = now();
+    this.client.run({ i }, { graph: this.graph, id }).then(
+      (o) => {
+        if (epoch !== this.epoch) return;
+        this.e2e.push(now() - t0);
+        this.completed++;
+        if (o.status !== "succeeded") this.failed++;
+        this.poke();
+      },
+      (err) => {
+        this.error ??= err;
+        this.poke();
+      },
+    );
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    if (w) {
       this.wake = undefined;
-      w?.();
-    });
+      w();
+    }
   }
 
   private reset(): void {
+    this.epoch++;
     this.completed = 0;
     this.failed = 0;
     this.e2e = [];
@@ -150,7 +151,7 @@ class Driver {
   }
 
   private check(): void {
-    if (this.submitError) throw this.submitError;
+    if (this.error) throw this.error;
   }
 
   /** `n` tasks with at most `window` awaiting results. */
@@ -171,7 +172,6 @@ class Driver {
     }
     const ms = now() - t0;
     this.check();
-    this.pending.clear();
     return { completed: this.completed, failed: this.failed, ms, e2e: this.e2e, backlog: 0, capped };
   }
 
@@ -193,14 +193,12 @@ class Driver {
     this.check();
     const ms = now() - t0;
     const capped = this.completed < total;
-    this.pending.clear();
     return { completed: this.completed, failed: this.failed, ms, e2e: this.e2e, backlog, capped };
   }
 
   async close(): Promise<void> {
-    this.abort.abort();
+    this.epoch++;
     await this.client.close();
-    await this.loop?.catch(() => undefined);
   }
 }
 
@@ -277,6 +275,12 @@ async function varz(server: NatsServerHandle): Promise<Varz | undefined> {
   }
 }
 
+/** Throws when a runner process died during a measurement (its rows would be meaningless). */
+function checkAlive(procs: CliProcess[]): void {
+  const dead = procs.find((p) => p.exited);
+  if (dead) throw new Error(`${dead.name} exited during the measurement:\n${dead.log().slice(-1500)}`);
+}
+
 function phaseTrouble(phases: Phase[]): string {
   const failed = phases.reduce((s, p) => s + p.failed, 0);
   const capped = phases.filter((p) => p.capped).map((p) => `${fmtInt(p.completed)} of ${fmtInt(TASKS)}`);
@@ -305,6 +309,8 @@ interface FloorResult {
   /** Full-load tasks/s with WINDOW tasks in the system. */
   perSec: number;
   fullCompleted: number;
+  /** CPU time a task at full load, as text. */
+  cpu: string;
   /** Paced run at the given rate: per-hop latencies from timestamps in the payload, and end-to-end latencies. */
   hop: number[];
   e2e: number[];
@@ -382,7 +388,14 @@ async function floor(server: NatsServerHandle, perSecond: number): Promise<Floor
       return [completed, now() - t0];
     };
     await fullLoad(WARMUP);
+    const server0 = cpuMs(server.pid);
+    const self0 = process.cpuUsage();
     const [fullCompleted, fullMs] = await fullLoad(TASKS);
+    const self = process.cpuUsage(self0);
+    const serverUs = (((cpuMs(server.pid) ?? Number.NaN) - (server0 ?? Number.NaN)) * 1000) / fullCompleted;
+    const cpu =
+      `CPU a task: nats-server ${fmtInt(serverUs)} µs, the pipeline's 4 connections (submit, 3 stages, result) ` +
+      `${fmtInt((self.user + self.system) / fullCompleted)} µs`;
     hop = [];
     e2e = [];
     completed = 0;
@@ -397,7 +410,7 @@ async function floor(server: NatsServerHandle, perSecond: number): Promise<Floor
     const backlog = total - completed;
     const deadline = now() + 10_000;
     while (completed < total && now() < deadline) await sleep(5);
-    return { perSec: rate(fullCompleted, fullMs), fullCompleted, hop, e2e, backlog };
+    return { perSec: rate(fullCompleted, fullMs), fullCompleted, cpu, hop, e2e, backlog };
   } finally {
     for (const c of closers) await c().catch(() => undefined);
     for (const c of conns) await c.close().catch(() => undefined);
@@ -469,7 +482,7 @@ const suite: BenchSuite = {
       nc = await connect({ ...server.connectOptions, name: "bench-dist-client" });
       const flags = RUNNER_ARGS.length ? ` ${RUNNER_ARGS.join(" ")}` : "";
       const common =
-        `task {"i":n}, ${fmtInt(WINDOW)} awaiting results, JobChainClient submit() + results() stream in the bench ` +
+        `task {"i":n}, ${fmtInt(WINDOW)} awaiting results, JobChainClient run() per task in the bench ` +
         `process, JetStream file storage`;
 
       // One runner process per job: throughput, then latency at half that rate.
@@ -480,10 +493,12 @@ const suite: BenchSuite = {
       drivers.push(d3);
       await d3.start();
       const t3 = await throughput(d3, server, procs);
+      checkAlive(procs);
       const loadedPerJob = rssNote(procs);
       const engine = await engineTime(config);
       const half = Math.max(100, Math.round(t3.perSec / 2));
       const paced = await d3.paced(half, PACED_SECONDS);
+      checkAlive(procs);
       await d3.close();
       await stopAll(procs);
       procs = [];
@@ -496,6 +511,7 @@ const suite: BenchSuite = {
       drivers.push(d1);
       await d1.start();
       const t1 = await throughput(d1, server, procs);
+      checkAlive(procs);
       const loadedOne = rssNote(procs);
       await d1.close();
       await stopAll(procs);
@@ -568,7 +584,7 @@ const suite: BenchSuite = {
           unit: "x",
           note:
             `the same floor pipeline at full load: ${fmtInt(fl.perSec)} tasks/s (${fmtInt(fl.fullCompleted)} tasks, ` +
-            `${fmtInt(WINDOW)} in the system)${fl.fullCompleted < TASKS ? ", time-capped" : ""}`,
+            `${fmtInt(WINDOW)} in the system${fl.fullCompleted < TASKS ? ", time-capped" : ""}); ${fl.cpu}`,
         },
         {
           name: "a runner per job ÷ BullMQ FlowProducer 3-step flows",

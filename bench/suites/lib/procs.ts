@@ -1,9 +1,11 @@
 // Child processes of a benchmark: `jobchain` CLI commands run from the compiled package (dist/, `make build`),
-// as the operator would run them. Every process started here is killed when the benchmark process exits.
+// as the operator would run them. Every process started here is killed when the benchmark process exits or is
+// interrupted, and by a small watchdog if it is killed outright (SIGKILL).
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { onProcessExit } from "../../../test/harness/exit-hooks.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 /** The CLI entry point (bin/jobchain.js, which loads dist/). */
@@ -29,24 +31,41 @@ function killAll(): void {
   for (const c of live) c.kill("SIGKILL");
 }
 
+/** Kills `childPid` if this process dies first; exits by itself when the child exits. */
+function spawnWatchdog(childPid: number): void {
+  const script =
+    `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${childPid} 2>/dev/null; do sleep 1; done; ` +
+    `kill -0 ${process.pid} 2>/dev/null || kill -9 ${childPid} 2>/dev/null`;
+  try {
+    const w = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore" });
+    w.on("error", () => {});
+    w.unref();
+  } catch {
+    // best effort: the exit hooks still apply
+  }
+}
+
 export interface SpawnCliOptions {
   name: string;
   /** Extra arguments for node itself (e.g. --cpu-prof). */
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Another CLI entry point (e.g. of another build); default bin/jobchain.js of this tree. */
+  cli?: string;
 }
 
 /** Runs `node bin/jobchain.js ...args` with the same node binary as this process. */
 export function spawnCli(args: string[], opts: SpawnCliOptions): CliProcess {
   if (!hooked) {
     hooked = true;
-    process.once("exit", killAll);
+    onProcessExit(killAll);
   }
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...opts.env },
   });
   live.add(child);
+  if (child.pid !== undefined) spawnWatchdog(child.pid);
   let log = "";
   let exited = false;
   let code: number | null = null;
