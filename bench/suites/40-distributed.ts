@@ -1,5 +1,8 @@
 // The distributed engine end to end: real `jobchain runner` processes (the compiled CLI, `make build`) against a
-// harness nats-server (JetStream, file storage, loopback), fed by the TypeScript JobChainClient in this process.
+// harness nats-server (JetStream, file storage, loopback), fed by the TypeScript JobChainClient in this process
+// (`run()` per task, a window of tasks awaiting results). Each throughput row also reports the NATS messages a task
+// costs (the server's counters) and the CPU time a task costs in each process (/proc), which is where a 2-core
+// machine's ceiling comes from.
 //
 //   - 3-job linear Echo graph, one runner process per job: tasks/s from submit to the result received by the
 //     client, with a window of tasks awaiting results (4 NATS hops a task: submit->a, a->b, b->c, c->result)
@@ -219,7 +222,7 @@ async function startRunners(server: NatsServerHandle, config: string, graph: str
     await Promise.all(procs.map((p) => p.waitFor(/jobchain runner: serving/, READY_MS)));
   } catch (err) {
     await stopAll(procs, 2_000);
-    throw err;
+    throw new Error(`${(err as Error).message}\n(the runners run the compiled CLI: is dist/ built? \`make build\`)`);
   }
   return procs;
 }
