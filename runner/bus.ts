@@ -18,7 +18,7 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { GraphInstance, JobOutput } from "../core/index.ts";
-import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
+import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
@@ -220,6 +220,12 @@ export class InstanceBus {
     return this.js.publish(this.names.nodeSubject(node), body, { msgID: msgId, headers: h });
   }
 
+  /** Publishes several tasks' messages to `node` as one batch message; `msgId` de-duplicates it as a whole. */
+  async publishBatch(node: string, batch: WorkEnvelope[], msgId: string, hdrs?: MsgHdrs): Promise<PubAck> {
+    const body = await this.encodeBody({ v: 1, batch } satisfies WorkBatch, `work/${msgId}`);
+    return this.js.publish(this.names.nodeSubject(node), body, { msgID: msgId, headers: hdrs ?? natsHeaders() });
+  }
+
   /**
    * Records a task's result. Resolves true when this call recorded it, false when a result was already
    * recorded (the first one stands).
@@ -232,9 +238,24 @@ export class InstanceBus {
       await this.js.publish(this.names.resultSubject(record.id), body, { headers: h });
       return true;
     } catch (err) {
-      if (isApiError(err, ERR.maxMsgsPerSubject) || /maximum messages per subject/i.test(String((err as Error)?.message))) return false;
-      throw err;
+      if (!(isApiError(err, ERR.maxMsgsPerSubject) || /maximum messages per subject/i.test(String((err as Error)?.message)))) throw err;
+      // Already recorded (the task ran again, e.g. after a resubmission outside the duplicate window).
+      await this.announceResult(record.id);
+      return false;
     }
+  }
+
+  /**
+   * Publishes a task's recorded result once more on its subject, without storing it, so a client waiting for a
+   * task that ran again (and whose new result was refused) still gets the one recorded result.
+   */
+  async announceResult(taskId: string): Promise<void> {
+    const subject = this.names.resultSubject(taskId);
+    const stored = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: subject });
+    if (!stored) return;
+    const h = natsHeaders();
+    h.set(H.taskId, taskId);
+    this.nc.publish(subject, stored.data, { headers: h });
   }
 
   /** The recorded result of a task, or undefined when there is none (yet). */
@@ -256,14 +277,14 @@ export class InstanceBus {
     from: string,
     output: JobOutput,
     saved: Record<string, JobOutput> | undefined,
-  ): Promise<JoinState | undefined> {
+  ): Promise<JoinState | "done" | undefined> {
     const kv = await this.joinBucket();
     const key = this.names.joinKey(env.id, node);
     for (let tries = 0; ; tries++) {
       const entry = await kv.get(key);
       const exists = entry !== null && entry.operation === "PUT";
       const state: JoinState = exists ? await this.decodeBody<JoinState>(entry.value) : { inputs: {} };
-      if (state.done) return undefined;
+      if (state.done) return "done";
       state.inputs[from] = output;
       if (saved) state.saved = { ...state.saved, ...saved };
       state.task = env.task;

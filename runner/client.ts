@@ -2,7 +2,7 @@
 // and from the operator (JobTask resources).
 import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { context as otContext, trace, type Tracer } from "@opentelemetry/api";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { UnknownGraphError, type GraphInstance, type TaskOutcome } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
@@ -16,6 +16,13 @@ export interface ClientOptions {
   tracer?: Tracer | undefined;
   /** Seconds a submission keeps retrying while NATS is unavailable. Default 60. */
   submitRetrySeconds?: number | undefined;
+  /**
+   * Gather submissions made at about the same moment into batch messages of up to this many tasks (default 1:
+   * one message per task). Batches cost far fewer JetStream operations per task. A repeated submission is then
+   * recognised per batch, not per task: resubmitting a task in a different batch runs it again, though its
+   * result is still recorded only once.
+   */
+  batch?: number | undefined;
 }
 
 export interface ClientSubmitOptions {
@@ -171,18 +178,9 @@ export class JobChainClient {
   async submit(task: unknown, options: ClientSubmitOptions): Promise<Submitted> {
     const w = await this.watch(options.graph);
     await this.follow(w);
-    const own = (task as { id?: unknown } | null)?.id;
-    const id = options.id ?? (typeof own === "string" || typeof own === "number" ? String(own) : `${ID_PREFIX}-${(++counter).toString(36)}`);
-    const now = Date.now();
-    const env: WorkEnvelope = {
-      v: 1,
-      id,
-      graph: w.descriptor.id,
-      task,
-      inputs: {},
-      submitted: now,
-      ...(options.timeout !== undefined ? { deadline: now + options.timeout * 1000 } : {}),
-    };
+    const env = this.envelope(w, task, options.id, options.timeout);
+    const id = env.id;
+    if ((this.options.batch ?? 1) > 1) return this.gather(w, env);
     const span = this.options.tracer?.startSpan(`submit ${w.descriptor.id}`, { attributes: { "jobchain.task_id": id } });
     try {
       let duplicate = true;
@@ -216,9 +214,87 @@ export class JobChainClient {
     }
   }
 
-  /** Submits many tasks, pipelining the publishes. Resolves in input order. */
-  submitBatch(tasks: unknown[], options: Omit<ClientSubmitOptions, "id">): Promise<Submitted[]> {
-    return Promise.all(tasks.map((t) => this.submit(t, options)));
+  /**
+   * Submits many tasks in batch messages of up to `batchSize` tasks (default 256). Resolves in input order once
+   * all are stored. A batch submitted again unchanged is recognised as a duplicate.
+   */
+  async submitBatch(tasks: unknown[], options: Omit<ClientSubmitOptions, "id"> & { batchSize?: number }): Promise<Submitted[]> {
+    const w = await this.watch(options.graph);
+    await this.follow(w);
+    const envs = tasks.map((t) => this.envelope(w, t, undefined, options.timeout));
+    const size = Math.max(1, options.batchSize ?? 256);
+    const out: Submitted[] = [];
+    const chunks: WorkEnvelope[][] = [];
+    for (let i = 0; i < envs.length; i += size) chunks.push(envs.slice(i, i + size));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const duplicate = await this.publishChunk(w, chunk);
+        for (const e of chunk) out.push({ id: e.id, graph: w.descriptor.id, duplicate });
+      }),
+    );
+    const order = new Map(envs.map((e, i) => [e.id, i]));
+    return out.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  }
+
+  private envelope(w: Watch, task: unknown, id: string | undefined, timeout: number | undefined): WorkEnvelope {
+    const own = (task as { id?: unknown } | null)?.id;
+    const taskId = id ?? (typeof own === "string" || typeof own === "number" ? String(own) : `${ID_PREFIX}-${(++counter).toString(36)}`);
+    const now = Date.now();
+    return {
+      v: 1,
+      id: taskId,
+      graph: w.descriptor.id,
+      task,
+      inputs: {},
+      submitted: now,
+      ...(timeout !== undefined ? { deadline: now + timeout * 1000 } : {}),
+    };
+  }
+
+  /** Publishes one batch to every head; resolves true when JetStream had already stored it (a duplicate). */
+  private async publishChunk(w: Watch, chunk: WorkEnvelope[]): Promise<boolean> {
+    const id = `batch:${createHash("sha256").update(chunk.map((e) => e.id).join("\u0000")).digest("base64url").slice(0, 32)}`;
+    let duplicate = true;
+    await Promise.all(
+      w.descriptor.heads.map(async (head) => {
+        const ack = await this.publishWithRetry(() => w.bus.publishBatch(head, chunk, `${id}||${head}`));
+        if (!ack.duplicate) duplicate = false;
+      }),
+    );
+    return duplicate;
+  }
+
+  /** Submissions waiting to be sent together (client option `batch`). */
+  private readonly gathering = new Map<Watch, { env: WorkEnvelope; resolve: (s: Submitted) => void; reject: (e: unknown) => void }[]>();
+
+  private gather(w: Watch, env: WorkEnvelope): Promise<Submitted> {
+    return new Promise((resolve, reject) => {
+      let list = this.gathering.get(w);
+      if (!list) {
+        list = [];
+        this.gathering.set(w, list);
+        setImmediate(() => this.flushGathered(w));
+      }
+      list.push({ env, resolve, reject });
+      if (list.length >= (this.options.batch ?? 1)) this.flushGathered(w);
+    });
+  }
+
+  private flushGathered(w: Watch): void {
+    const list = this.gathering.get(w);
+    if (!list || list.length === 0) return;
+    this.gathering.delete(w);
+    this.publishChunk(
+      w,
+      list.map((p) => p.env),
+    ).then(
+      (duplicate) => {
+        for (const p of list) p.resolve({ id: p.env.id, graph: w.descriptor.id, duplicate });
+      },
+      (err: unknown) => {
+        for (const p of list) p.reject(err);
+      },
+    );
   }
 
   /**

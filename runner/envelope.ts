@@ -19,6 +19,16 @@ export interface WorkEnvelope {
   submitted: number;
 }
 
+/** Several tasks for the same node in one message (batched submissions): fewer JetStream operations per task. */
+export interface WorkBatch {
+  v: 1;
+  batch: WorkEnvelope[];
+}
+
+export function isBatch(body: WorkEnvelope | WorkBatch): body is WorkBatch {
+  return Array.isArray((body as WorkBatch).batch);
+}
+
 /** The fan-in state of one (task, node): inputs gathered so far. `done` once the node's message is out. */
 export interface JoinState {
   inputs: Record<string, JobOutput>;

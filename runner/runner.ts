@@ -17,7 +17,7 @@ import {
   type TaskOutcome,
 } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions } from "./bus.ts";
-import { decodeJson, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
+import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { RunnerMetrics, serveMetrics } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
 import { SharedRateLimiters } from "./ratelimit.ts";
@@ -231,38 +231,68 @@ export class Runner {
     const graphId = rt.graph.id;
     this.metrics.started(graphId, node);
     let ok = true;
-    let env: WorkEnvelope | undefined;
+    let first: WorkEnvelope | undefined;
     try {
-      env = await rt.bus.decodeBody<WorkEnvelope>(m.data);
-      if (env.deadline !== undefined && Date.now() > env.deadline) {
-        ok = false;
-        await this.recordFailure(rt, env, { job: node, message: "task deadline passed before the job could run" }, env.saved);
-        m.ack();
-        return;
-      }
-      const { region: reg, chain } = this.regionRuntime(rt, node);
-      const traceContext = extractTrace(m.headers);
-      const outcome = await chain.execute(env.task, {
-        id: env.id,
-        inputs: env.inputs,
-        timeout: env.deadline !== undefined ? Math.max(0.001, (env.deadline - Date.now()) / 1000) : undefined,
-        traceContext,
-      });
-      const captured = outcome.saved ?? {};
-      const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
-      if (outcome.status === "failed") {
-        ok = false;
-        await this.recordFailure(rt, env, outcome.error, userSaved);
+      const body = await rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
+      if (isBatch(body)) {
+        // A batch: every task runs as if it came alone; what goes on to the same node leaves as one batch whose
+        // id derives from this message's id, so a redelivered batch republishes the same (de-duplicated) batches.
+        first = body.batch[0];
+        const groups = new Map<string, WorkEnvelope[]>();
+        const results = await Promise.all(body.batch.map((env) => this.processTask(rt, node, env, m.headers, groups)));
+        ok = results.every(Boolean);
+        const inputId = m.headers?.get("Nats-Msg-Id") || `${rt.bus.names.stream}:${m.seq}`;
+        await Promise.all(
+          [...groups].map(([edge, batch]) => {
+            const to = edge.slice(edge.indexOf("|") + 1);
+            const h = natsHeaders();
+            copyTrace(m.headers, h);
+            return rt.bus.publishBatch(to, batch, `${inputId}|${edge}`, h);
+          }),
+        );
       } else {
-        await this.forward(rt, reg, env, captured, userSaved, m.headers);
+        first = body;
+        ok = await this.processTask(rt, node, body, m.headers, undefined);
       }
       m.ack();
     } catch (err) {
       ok = false;
-      await this.onHandlingError(rt, node, m, env, err);
+      await this.onHandlingError(rt, node, m, first, err);
     } finally {
       this.metrics.finished(graphId, node, (performance.now() - t0) / 1000, ok);
     }
+  }
+
+  /**
+   * Runs one task's region and forwards what leaves it. Messages to single-predecessor successors are added to
+   * `groups` (batch mode) or published at once. Resolves false when the task failed (its failure is recorded).
+   */
+  private async processTask(
+    rt: InstanceRuntime,
+    node: string,
+    env: WorkEnvelope,
+    headers: MsgHdrs | undefined,
+    groups: Map<string, WorkEnvelope[]> | undefined,
+  ): Promise<boolean> {
+    if (env.deadline !== undefined && Date.now() > env.deadline) {
+      await this.recordFailure(rt, env, { job: node, message: "task deadline passed before the job could run" }, env.saved);
+      return false;
+    }
+    const { region: reg, chain } = this.regionRuntime(rt, node);
+    const outcome = await chain.execute(env.task, {
+      id: env.id,
+      inputs: env.inputs,
+      timeout: env.deadline !== undefined ? Math.max(0.001, (env.deadline - Date.now()) / 1000) : undefined,
+      traceContext: extractTrace(headers),
+    });
+    const captured = outcome.saved ?? {};
+    const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
+    if (outcome.status === "failed") {
+      await this.recordFailure(rt, env, outcome.error, userSaved);
+      return false;
+    }
+    await this.forward(rt, reg, env, captured, userSaved, headers, groups);
+    return true;
   }
 
   /** Publishes what leaves the region: messages to successors elsewhere, fan-in inputs, and the task result. */
@@ -273,6 +303,7 @@ export class Runner {
     outputs: Record<string, JobOutput>,
     saved: Record<string, JobOutput> | undefined,
     incoming: MsgHdrs | undefined,
+    groups?: Map<string, WorkEnvelope[]> | undefined,
   ): Promise<void> {
     const work: Promise<unknown>[] = [];
     const hdrs = (): MsgHdrs => {
@@ -285,10 +316,17 @@ export class Runner {
       const output = outputs[from]!;
       if (prev.length === 1) {
         const next: WorkEnvelope = { ...env, inputs: { [from]: output }, saved };
-        work.push(rt.bus.publishWork(to, next, `${env.id}|${from}|${to}`, hdrs()));
+        if (groups) {
+          const key = `${from}|${to}`;
+          const list = groups.get(key);
+          if (list) list.push(next);
+          else groups.set(key, [next]);
+        } else work.push(rt.bus.publishWork(to, next, `${env.id}|${from}|${to}`, hdrs()));
       } else {
         work.push(
           rt.bus.addJoinInput(env, to, prev, from, output, saved).then(async (state) => {
+            // Already joined before: this task ran again (a resubmission); its result, if recorded, is re-announced.
+            if (state === "done") return rt.bus.announceResult(env.id);
             if (!state) return;
             const next: WorkEnvelope = { ...env, inputs: state.inputs, saved: state.saved };
             await rt.bus.publishWork(to, next, `${env.id}|*|${to}`, hdrs());
@@ -307,6 +345,7 @@ export class Runner {
           (async () => {
             let state;
             for (const t of reg.tails) state = (await rt.bus.addJoinInput(env, RESULT_NODE, tails, t, outputs[t]!, saved)) ?? state;
+            if (state === "done") return rt.bus.announceResult(env.id);
             if (!state) return;
             const result: Record<string, JobOutput> = {};
             for (const t of tails) result[t] = state.inputs[t]!;

@@ -79,6 +79,17 @@ describe("distributed runners", () => {
     ]);
   });
 
+  it("gives the same results when tasks travel in batches (submit --batch)", async () => {
+    const inputs = path.join(config.dir, "tasks3.jsonl");
+    writeFileSync(inputs, [...TASKS, { id: "bad", v: 1, fail_at: "c" }].map((t) => JSON.stringify(t)).join("\n") + "\n");
+    for (const graph of ["diamond", "linear"]) {
+      const local = await cli(["run", config.dir, "--graph", graph, "--inputs", inputs]);
+      const remote = await cli(["submit", "--graph", graph, "--inputs", inputs, "--batch", "8", "--nats", nats.url]);
+      expect({ graph, stderr: remote.stderr, code: remote.code }).toEqual({ graph, stderr: "", code: local.code });
+      expect(byId(remote.lines)).toEqual(byId(local.lines));
+    }
+  });
+
   it("ignores a repeated submission of the same task id and returns the one recorded result", async () => {
     const first = await cli(["submit", "--graph", "linear", "--input", '{"id":"dup-1","v":5}', "--nats", nats.url, "--no-wait"]);
     expect(first.lines).toEqual([{ id: "dup-1", graph: "linear", status: "submitted", task: { id: "dup-1", v: 5 } }]);

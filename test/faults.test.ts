@@ -96,6 +96,24 @@ describe("fault injection", { timeout: 300_000 }, () => {
     await nc.close();
   });
 
+  it("kill -9 of a runner while batches of tasks are in flight: 0 lost, 0 duplicated", async () => {
+    await using nats = await startNats();
+    const rs = await runners(nats, "linear", [["a"], ["b"], ["b"], ["c"]]);
+    const nc = await connect(nats.connectOptions);
+    const client = new JobChainClient({ nc, batch: 50 });
+    const t = tally((i) => i + 111);
+    const N = 10_000;
+    const ids = Array.from({ length: N }, (_, i) => `t${i}`);
+    const runs = ids.map((id, i) => client.run({ v: i }, { graph: "linear", id }).then((o) => t.add(o)));
+    await until(() => t.seen.size >= 1000, 120_000, "1,000 results before the kill");
+    expect(await rs[1]!.kill("SIGKILL")).toBe("SIGKILL");
+    await Promise.all(runs);
+    expect({ lost: N - t.seen.size, duplicated: t.duplicates(), wrong: t.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
+    expect(await storedResults(nc, "JC_linear_RESULTS")).toBe(N);
+    await client.close();
+    await nc.close();
+  });
+
   it("restart of nats-server (file storage) mid-run: 0 lost, 0 duplicated", async () => {
     await using nats = await startNats();
     await runners(nats, "diamond", [["a"], ["b", "c"], ["d"]]);

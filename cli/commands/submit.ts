@@ -17,6 +17,8 @@ publish. Tasks with an 'id' keep it; submitting an id again within the duplicate
   --no-wait       print {"id","graph","status":"submitted"|"duplicate","task"} per task and exit 0
   --timeout S     seconds each task may take (it fails after that)
   --window N      tasks awaiting results at once (default 10000)
+  --batch N       send up to N tasks submitted together in one message (fewer JetStream operations per task;
+                  a repeated submission is then recognised per batch, not per task; results stay exactly once)
 ${NATS_USAGE}`;
 
 export async function submit(argv: string[]): Promise<number> {
@@ -29,6 +31,7 @@ export async function submit(argv: string[]): Promise<number> {
     "no-wait": { type: "boolean" },
     timeout: { type: "string" },
     window: { type: "string" },
+    batch: { type: "string" },
     format: { type: "string", short: "f" },
   });
   if (values.help) {
@@ -48,7 +51,8 @@ export async function submit(argv: string[]): Promise<number> {
   if (positionals[0] !== undefined) graphs = resolveConfig(readConfigSources(positionals[0])).instances;
   const tracing = await setupTracing();
   const nc = await connectFromFlags(values, `jobchain-submit-${process.pid}`);
-  const client = new JobChainClient({ nc, graphs, bus: busOptions(values), tracer: tracing?.tracer });
+  const batch = positiveInt("batch", values.batch);
+  const client = new JobChainClient({ nc, graphs, bus: busOptions(values), tracer: tracing?.tracer, batch });
   try {
     const graph = await client.resolveGraph(values.graph);
     if (values["no-wait"]) {
