@@ -12,6 +12,10 @@
 //   - in the same run, for the ratios: a raw 3-hop JetStream pipeline (the floor, no JobChain code) at full load
 //     and at half its own full-load rate, and a short BullMQ FlowProducer run of the same graph (the peer)
 //   - idle memory of a runner process serving the three nodes
+//
+// Knobs for investigating (defaults are what `make bench` reports): BENCH_DIST_TASKS, _WARMUP, _WINDOW, _RUNS,
+// BENCH_DIST_RUNNER_ARGS (extra `jobchain runner` flags) and BENCH_DIST_CPU_PROF=<dir> (a V8 CPU profile of every
+// runner process, written when it stops).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
