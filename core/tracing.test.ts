@@ -5,7 +5,8 @@ import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-tra
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Delay } from "../jobs/index.ts";
 import { ConfigError, JobChain, createLogger, defineGraph, fn, serial, setupTracing, type Tracing } from "./index.ts";
-import { JsonLinesFileExporter, readTracingConfig } from "./tracing.ts";
+import { readTracingConfig } from "./tracing.ts";
+import { JsonLinesFileExporter } from "./tracing-sdk.ts";
 
 const logger = createLogger({ level: "silent" });
 

@@ -1,20 +1,7 @@
 // OpenTelemetry tracing, configured by the YAML file named in JOBCHAIN_OT_CONFIG. Off by default; when off,
-// the engine never touches the OpenTelemetry API, so tracing costs nothing.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
+// the engine never touches the OpenTelemetry API and the SDK is never loaded, so tracing costs nothing.
+import { readFileSync } from "node:fs";
 import type { Tracer } from "@opentelemetry/api";
-import { ExportResultCode, hrTimeToMicroseconds, type ExportResult } from "@opentelemetry/core";
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  SimpleSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-  type SpanProcessor,
-} from "@opentelemetry/sdk-trace-base";
-import { resourceFromAttributes } from "@opentelemetry/resources";
 import { parse } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
@@ -47,62 +34,6 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-function expandHome(p: string): string {
-  return p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
-}
-
-/** Serialises a finished span as one JSON object (the original's field names, plus the duration). */
-export function spanToJson(span: ReadableSpan): Record<string, unknown> {
-  const ctx = span.spanContext();
-  return {
-    name: span.name,
-    context: { trace_id: ctx.traceId, span_id: ctx.spanId },
-    parent_id: span.parentSpanContext?.spanId ?? null,
-    start_time: hrTimeToMicroseconds(span.startTime),
-    end_time: hrTimeToMicroseconds(span.endTime),
-    duration_us: hrTimeToMicroseconds(span.duration),
-    attributes: span.attributes,
-    events: span.events.map((e) => ({ name: e.name, timestamp: hrTimeToMicroseconds(e.time), attributes: e.attributes ?? {} })),
-    status: { status_code: span.status.code, description: span.status.message ?? null },
-  };
-}
-
-/** Appends spans as JSON lines; rotates to `path.1`, `path.2`, ... when the file would pass `maxSize`. */
-export class JsonLinesFileExporter implements SpanExporter {
-  readonly file: string;
-  private readonly maxSize: number;
-  private readonly maxFiles: number;
-  constructor(file: string, maxSize: number, maxFiles: number) {
-    this.file = expandHome(file);
-    this.maxSize = maxSize;
-    this.maxFiles = maxFiles;
-    mkdirSync(path.dirname(this.file), { recursive: true });
-  }
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    try {
-      const text = spans.map((s) => JSON.stringify(spanToJson(s))).join("\n") + "\n";
-      const size = existsSync(this.file) ? statSync(this.file).size : 0;
-      if (size > 0 && size + text.length > this.maxSize) this.rotate();
-      appendFileSync(this.file, text);
-      done({ code: ExportResultCode.SUCCESS });
-    } catch (error) {
-      done({ code: ExportResultCode.FAILED, error: error as Error });
-    }
-  }
-  private rotate(): void {
-    if (this.maxFiles === 0) {
-      rmSync(this.file, { force: true });
-      return;
-    }
-    rmSync(`${this.file}.${this.maxFiles}`, { force: true });
-    for (let i = this.maxFiles - 1; i >= 1; i--) {
-      if (existsSync(`${this.file}.${i}`)) renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`);
-    }
-    renameSync(this.file, `${this.file}.1`);
-  }
-  async shutdown(): Promise<void> {}
-}
-
 /** Reads and checks a tracing configuration file. Throws ConfigError naming the file and field. */
 export function readTracingConfig(file: string): TracingConfig {
   let data: unknown;
@@ -133,28 +64,9 @@ export async function setupTracing(configFile = process.env.JOBCHAIN_OT_CONFIG):
   if (!configFile) return undefined;
   const config = readTracingConfig(configFile);
   if (config.exporter === "none") return undefined;
-  let processor: SpanProcessor;
-  const batch = {
-    maxQueueSize: config.batch_processor.max_queue_size,
-    scheduledDelayMillis: config.batch_processor.schedule_delay_millis,
-  };
-  if (config.exporter === "console") {
-    processor = new SimpleSpanProcessor(new ConsoleSpanExporter());
-  } else if (config.exporter === "file") {
-    const f = config.file_exporter;
-    processor = new BatchSpanProcessor(new JsonLinesFileExporter(f.path, f.max_size_bytes, f.max_files), batch);
-  } else {
-    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    const exporter = new OTLPTraceExporter({
-      ...(config.otlp?.endpoint ? { url: config.otlp.endpoint } : {}),
-      ...(config.otlp?.headers ? { headers: config.otlp.headers } : {}),
-    });
-    processor = new BatchSpanProcessor(exporter, batch);
-  }
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ "service.name": process.env.OTEL_SERVICE_NAME ?? config.service_name }),
-    spanProcessors: [processor],
-  });
+  // The SDK is loaded only when tracing is on, so a process without tracing never pays for it.
+  const { buildProvider } = await import("./tracing-sdk.ts");
+  const provider = await buildProvider(config);
   return {
     tracer: provider.getTracer("jobchain"),
     shutdown: async () => {

@@ -1,25 +1,31 @@
-// W3C trace context in NATS message headers, so one trace spans every runner a task passes through.
-import { context as otContext, propagation, type Context } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
+// W3C trace context (`traceparent`, `tracestate`) in NATS message headers, so one trace spans every runner a
+// task passes through. Parsed and written here with the API package alone, so a runner without tracing loads
+// no SDK.
+import { context as otContext, trace, TraceFlags, type Context } from "@opentelemetry/api";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
-const propagator = new W3CTraceContextPropagator();
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-const setter = { set: (h: MsgHdrs, k: string, v: string) => h.set(k, v) };
-const getter = {
-  get: (h: MsgHdrs | undefined, k: string) => h?.get(k) || undefined,
-  keys: (h: MsgHdrs | undefined) => (h ? [...h.keys()] : []),
-};
-
-/** Writes `ctx`'s span context (traceparent, tracestate) into `headers`. */
+/** Writes `ctx`'s span context into `headers`. */
 export function injectTrace(ctx: Context, headers: MsgHdrs): void {
-  propagator.inject(ctx, headers, setter);
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || !trace.isSpanContextValid(sc)) return;
+  headers.set("traceparent", `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, "0")}`);
+  const state = sc.traceState?.serialize();
+  if (state) headers.set("tracestate", state);
 }
 
-/** The context carried by `headers`, or undefined when they carry none. */
+/** The context carried by `headers`, or undefined when they carry none (or a malformed one). */
 export function extractTrace(headers: MsgHdrs | undefined): Context | undefined {
-  if (!headers?.get("traceparent")) return undefined;
-  return propagator.extract(otContext.active(), headers, getter);
+  const tp = headers?.get("traceparent");
+  const m = tp ? TRACEPARENT.exec(tp.trim()) : null;
+  if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return undefined;
+  return trace.setSpanContext(otContext.active(), {
+    traceId: m[1]!,
+    spanId: m[2]!,
+    traceFlags: parseInt(m[3]!, 16) & TraceFlags.SAMPLED,
+    isRemote: true,
+  });
 }
 
 /** Copies trace headers from one message to the next, so downstream spans join the same trace. */
@@ -29,5 +35,3 @@ export function copyTrace(from: MsgHdrs | undefined, to: MsgHdrs): void {
   const ts = from?.get("tracestate");
   if (ts) to.set("tracestate", ts);
 }
-
-export { propagation };
