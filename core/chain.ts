@@ -1,7 +1,8 @@
 // The in-process engine: one warm instance of each graph, shared by every task. A task's state lives in a
 // TaskRun; job instances are shared and never hold per-task state.
 import { randomBytes } from "node:crypto";
-import { ROOT_CONTEXT, SpanStatusCode, trace, type Context as TraceContext, type Span, type Tracer } from "@opentelemetry/api";
+import type { Context as TraceContext, Span, Tracer } from "@opentelemetry/api";
+import { SPAN_STATUS_ERROR, otelApi } from "./otel.ts";
 import type { Logger } from "pino";
 import {
   ClosedError,
@@ -518,7 +519,7 @@ export class JobChain {
     const jobSpan = this.tracer?.startSpan(
       `job ${node.name}`,
       { attributes: { "jobchain.task_id": run.id, "jobchain.graph": run.rt.id, "jobchain.job": node.name } },
-      run.span ? trace.setSpan(ROOT_CONTEXT, run.span) : undefined,
+      run.span ? otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, run.span) : undefined,
     );
     try {
       if (node.cls.input) {
@@ -578,7 +579,7 @@ export class JobChain {
       if (jobSpan) {
         const cause = err instanceof AttemptError ? err.cause : err;
         jobSpan.recordException(cause as Error);
-        jobSpan.setStatus({ code: SpanStatusCode.ERROR, message: (cause as Error)?.message });
+        jobSpan.setStatus({ code: SPAN_STATUS_ERROR, message: (cause as Error)?.message });
       }
       throw err;
     } finally {
@@ -620,7 +621,7 @@ export class JobChain {
     if (run.timer) clearTimeout(run.timer);
     if (run.span) {
       if (outcome.status === "failed") {
-        run.span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
+        run.span.setStatus({ code: SPAN_STATUS_ERROR, message: outcome.error.message });
         run.span.setAttribute("jobchain.failed_job", outcome.error.job);
       }
       run.span.end();

@@ -1,7 +1,8 @@
 // Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
 // and from the operator (JobTask resources).
 import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { context as otContext, trace, type Tracer } from "@opentelemetry/api";
+import type { Tracer } from "@opentelemetry/api";
+import { otelApi } from "../core/otel.ts";
 import { createHash, randomBytes } from "node:crypto";
 import { UnknownGraphError, type GraphInstance, type TaskOutcome } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
@@ -187,7 +188,7 @@ export class JobChainClient {
       await Promise.all(
         w.descriptor.heads.map(async (head) => {
           const h = natsHeaders();
-          if (span) injectTrace(trace.setSpan(otContext.active(), span), h);
+          if (span) injectTrace(otelApi().trace.setSpan(otelApi().context.active(), span), h);
           const ack = await this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`, h));
           if (!ack.duplicate) duplicate = false;
         }),

@@ -283,7 +283,7 @@ export class Runner {
       id: env.id,
       inputs: env.inputs,
       timeout: env.deadline !== undefined ? Math.max(0.001, (env.deadline - Date.now()) / 1000) : undefined,
-      traceContext: extractTrace(headers),
+      traceContext: this.options.tracer ? extractTrace(headers) : undefined,
     });
     const captured = outcome.saved ?? {};
     const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
