@@ -8,6 +8,7 @@ import { validate, usage as validateUsage } from "./commands/validate.ts";
 import { runner, usage as runnerUsage } from "./commands/runner.ts";
 import { submit, usage as submitUsage } from "./commands/submit.ts";
 import { nats, usage as natsUsage } from "./commands/nats.ts";
+import { results, usage as resultsUsage } from "./commands/results.ts";
 
 export interface Command {
   summary: string;
@@ -21,6 +22,7 @@ export const commands: Record<string, Command> = {
   graph: { summary: "print a graph as Mermaid or dot", usage: graphUsage, run: graph },
   runner: { summary: "serve graph nodes over NATS JetStream", usage: runnerUsage, run: runner },
   submit: { summary: "submit tasks to runners over NATS and print results", usage: submitUsage, run: submit },
+  results: { summary: "print recorded results of tasks run over NATS", usage: resultsUsage, run: results },
   nats: { summary: "manage a graph's NATS streams and buckets (cleanup)", usage: natsUsage, run: nats },
 };
 

@@ -323,6 +323,12 @@ export class JobChainClient {
     // submitted for the first time after following started cannot have an earlier result: no read needed.
     if (options.check !== false) void this.lookUp(w, id);
     if (options.timeout === undefined) return outcome;
+    if (options.timeout === 0) {
+      // Only what is recorded now: give the read a moment, then report no result.
+      await this.lookUp(w, id);
+      const now = await Promise.race([outcome, Promise.resolve(undefined)]);
+      if (now) return now;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<TaskOutcome>((resolve) => {
       timer = setTimeout(() => {

@@ -95,6 +95,12 @@ describe("distributed runners", () => {
     expect(first.lines).toEqual([{ id: "dup-1", graph: "linear", status: "submitted", task: { id: "dup-1", v: 5 } }]);
     const again = await cli(["submit", "--graph", "linear", "--input", '{"id":"dup-1","v":999}', "--nats", nats.url]);
     expect(again.lines).toEqual([{ id: "dup-1", graph: "linear", status: "succeeded", task: { id: "dup-1", v: 5 }, result: { v: 116 } }]);
+    const fetched = await cli(["results", "--graph", "linear", "--id", "dup-1", "--id", "never-submitted", "--nats", nats.url]);
+    expect(fetched.code).toBe(1);
+    expect(fetched.lines).toEqual([
+      { id: "dup-1", graph: "linear", status: "succeeded", task: { id: "dup-1", v: 5 }, result: { v: 116 } },
+      { id: "never-submitted", graph: "linear", status: "pending" },
+    ]);
     const nc = await connect(nats.connectOptions);
     const jsm = await jetstreamManager(nc);
     const m = await jsm.streams.getMessage("JC_linear_RESULTS", { last_by_subj: "jc.linear.-.result.dup-1" });
