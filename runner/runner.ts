@@ -231,13 +231,13 @@ export class Runner {
     const graphId = rt.graph.id;
     this.metrics.started(graphId, node);
     let ok = true;
-    let first: WorkEnvelope | undefined;
+    let tasks: WorkEnvelope[] = [];
     try {
       const body = await rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
       if (isBatch(body)) {
         // A batch: every task runs as if it came alone; what goes on to the same node leaves as one batch whose
         // id derives from this message's id, so a redelivered batch republishes the same (de-duplicated) batches.
-        first = body.batch[0];
+        tasks = body.batch;
         const groups = new Map<string, WorkEnvelope[]>();
         const results = await Promise.all(body.batch.map((env) => this.processTask(rt, node, env, m.headers, groups)));
         ok = results.every(Boolean);
@@ -251,13 +251,13 @@ export class Runner {
           }),
         );
       } else {
-        first = body;
+        tasks = [body];
         ok = await this.processTask(rt, node, body, m.headers, undefined);
       }
       m.ack();
     } catch (err) {
       ok = false;
-      await this.onHandlingError(rt, node, m, first, err);
+      await this.onHandlingError(rt, node, m, tasks, err);
     } finally {
       this.metrics.finished(graphId, node, (performance.now() - t0) / 1000, ok);
     }
@@ -374,18 +374,17 @@ export class Runner {
    * Infrastructure trouble (NATS unavailable, a payload missing): hand the message back for a later try; on its
    * last allowed delivery, record the task as failed instead of trying forever.
    */
-  private async onHandlingError(rt: InstanceRuntime, node: string, m: JsMsg, env: WorkEnvelope | undefined, err: unknown): Promise<void> {
+  private async onHandlingError(rt: InstanceRuntime, node: string, m: JsMsg, tasks: WorkEnvelope[], err: unknown): Promise<void> {
     const message = (err as Error)?.message ?? String(err);
     const last = m.info.deliveryCount >= rt.bus.options.maxDeliver;
-    this.logger.warn({ graph: rt.graph.id, node, task: env?.id, delivery: m.info.deliveryCount, err: message }, "message not completed");
+    this.logger.warn({ graph: rt.graph.id, node, tasks: tasks.map((t) => t.id), delivery: m.info.deliveryCount, err: message }, "message not completed");
     if (!last) {
       m.nak(Math.min(30_000, 250 * 2 ** m.info.deliveryCount));
       return;
     }
     try {
-      if (env) {
-        await this.recordFailure(rt, env, { job: node, message: `gave up after ${m.info.deliveryCount} deliveries: ${message}` }, env.saved);
-      }
+      const error = { job: node, message: `gave up after ${m.info.deliveryCount} deliveries: ${message}` };
+      await Promise.all(tasks.map((env) => this.recordFailure(rt, env, error, env.saved)));
       m.term(message.slice(0, 200));
     } catch {
       m.nak(1000);
@@ -398,9 +397,10 @@ export class Runner {
       const adv = decodeJson<{ stream: string; consumer: string; stream_seq: number; deliveries: number }>(data);
       const stored = await rt.bus.jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
       if (!stored) return;
-      const env = await rt.bus.decodeBody<WorkEnvelope>(stored.data);
+      const body = await rt.bus.decodeBody<WorkEnvelope | WorkBatch>(stored.data);
       const node = adv.consumer.replace(/^node_/, "");
-      await this.recordFailure(rt, env, { job: node, message: `no runner completed this job in ${adv.deliveries} deliveries` }, env.saved);
+      const error = { job: node, message: `no runner completed this job in ${adv.deliveries} deliveries` };
+      await Promise.all((isBatch(body) ? body.batch : [body]).map((env) => this.recordFailure(rt, env, error, env.saved)));
       await rt.bus.jsm.streams.deleteMessage(adv.stream, adv.stream_seq).catch(() => undefined);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "could not record a dead-lettered task");

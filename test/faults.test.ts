@@ -114,6 +114,21 @@ describe("fault injection", { timeout: 300_000 }, () => {
     await nc.close();
   });
 
+  it("a message that crashes every runner it reaches ends as a recorded failure after max_deliver deliveries", async () => {
+    await using nats = await startNats();
+    const rs = await Promise.all([1, 2, 3].map(() => startRunner(config.dir, ["--graph", "crashing", "--ack-wait", "1", "--max-deliver", "2"], nats.url)));
+    procs.push(...rs);
+    const sub = await cli(["submit", "--graph", "crashing", "--input", '{"id":"poison"}', "--no-wait", "--nats", nats.url]);
+    expect(sub.code).toBe(0);
+    const r = await cli(["results", "--graph", "crashing", "--id", "poison", "--wait", "60", "--nats", nats.url], { timeoutMs: 90_000 });
+    expect(r.lines).toEqual([
+      { id: "poison", graph: "crashing", status: "failed", task: { id: "poison" }, error: { job: "crash", message: "no runner completed this job in 2 deliveries" } },
+    ]);
+    expect(r.code).toBe(1);
+    const died = (await Promise.all(rs.map((p) => Promise.race([p.exited, new Promise((res) => setTimeout(() => res("alive"), 100))])))).filter((x) => x === "SIGKILL");
+    expect(died).toHaveLength(2);
+  });
+
   it("restart of nats-server (file storage) mid-run: 0 lost, 0 duplicated", async () => {
     await using nats = await startNats();
     await runners(nats, "diamond", [["a"], ["b", "c"], ["d"]]);

@@ -22,6 +22,14 @@ export class Sum extends Job {
   }
 }
 
+/** Kills its own process, like a job that crashes its runner (for redelivery tests). */
+export class Crash extends Job {
+  run() {
+    process.kill(process.pid, "SIGKILL");
+    return new Promise(() => {});
+  }
+}
+
 /** Fails on its first attempt of every task. */
 export class Flaky extends Job {
   run(task, ctx) {
@@ -39,6 +47,7 @@ jobs:
   d: {type: Sum}
   flaky: {type: Flaky, retry: {attempts: 3, backoff: 0.01}}
   keep: {type: Add, save_result: true, properties: {k: 1000}}
+  crash: {type: Crash}
 graphs:
   linear:
     a: {next: [b]}
@@ -55,6 +64,8 @@ graphs:
     c: {}
   retrying:
     flaky: {}
+  crashing:
+    crash: {}
 `;
 
 /** Writes the math configuration to a temp dir; returns its path and a cleanup. */
