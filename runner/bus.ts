@@ -327,9 +327,9 @@ export class InstanceBus {
   }
 
   /** Backlog of a node's consumer: messages waiting plus messages delivered and not yet acknowledged. */
-  async backlog(node: string): Promise<{ pending: number; ackPending: number }> {
+  async backlog(node: string): Promise<{ pending: number; ackPending: number; pulling: number }> {
     const info = await this.jsm.consumers.info(this.names.stream, this.names.consumer(node));
-    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, pulling: info.num_waiting };
   }
 
   /** Deletes every stream and bucket of the instance, and its descriptor. Returns what was removed. */

@@ -105,6 +105,23 @@ export class JobChainClient {
     return (await this.watch(graph)).descriptor.id;
   }
 
+  /**
+   * Heads of the instance that no runner is pulling from right now (tasks for them wait in JetStream until a
+   * runner starts). A missing consumer counts as not served.
+   */
+  async idleHeads(graph: string): Promise<string[]> {
+    const w = await this.watch(graph);
+    const idle: string[] = [];
+    for (const head of w.descriptor.heads) {
+      try {
+        if ((await w.bus.backlog(head)).pulling === 0) idle.push(head);
+      } catch {
+        idle.push(head);
+      }
+    }
+    return idle;
+  }
+
   private watch(graph: string): Promise<Watch> {
     let w = this.watches.get(graph);
     if (!w) {

@@ -64,10 +64,15 @@ export function busOptions(v: Values): BusOptions {
 
 /** Connects with the command's flags; a refused or unauthorised connection becomes a UsageError naming the server. */
 export async function connectFromFlags(v: Values, name: string, waitForServer = false): Promise<NatsConnection> {
+  const url = v.nats ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222";
+  // A runner waits for its server (it may start first); say so instead of hanging silently.
+  const notice = waitForServer ? setTimeout(() => process.stderr.write(`jobchain: waiting for NATS at ${url} ...\n`), 2000) : undefined;
   try {
     return await connectNats({ ...natsOptions(v, name), waitForServer });
   } catch (err) {
     throw connectionError(err, v.nats);
+  } finally {
+    clearTimeout(notice);
   }
 }
 

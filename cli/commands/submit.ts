@@ -55,6 +55,18 @@ export async function submit(argv: string[]): Promise<number> {
   const client = new JobChainClient({ nc, graphs, bus: busOptions(values), tracer: tracing?.tracer, batch });
   try {
     const graph = await client.resolveGraph(values.graph);
+    let idle = await client.idleHeads(graph).catch(() => []);
+    if (idle.length > 0) {
+      // A runner that has just started may not have asked for messages yet: look once more before warning.
+      await new Promise((r) => setTimeout(r, 1000));
+      idle = await client.idleHeads(graph).catch(() => []);
+    }
+    if (idle.length > 0) {
+      process.stderr.write(
+        `jobchain: no runner is serving ${idle.map((n) => `'${n}'`).join(", ")} of graph '${graph}' right now; ` +
+          `tasks wait in JetStream until one starts (jobchain runner … --graph ${graph})\n`,
+      );
+    }
     if (values["no-wait"]) {
       const out = new BufferedWriter(process.stdout);
       let bad = 0;
