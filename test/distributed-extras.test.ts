@@ -1,4 +1,5 @@
 // Distributed features beyond the happy path: credentials, pools, one trace across runners, shared rate limits.
+import { execSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -63,6 +64,34 @@ describe("distributed extras", { timeout: 120_000 }, () => {
     await runner(config.dir, ["--graph", "linear", "--nats-user", "app", "--nats-password", "pw"], userPass.url);
     const up = await cli(["submit", "--graph", "linear", "--input", '{"v":2}', "--nats", userPass.url, "--nats-user", "app", "--nats-password", "pw"]);
     expect({ stderr: up.stderr, results: up.lines.map((l) => l.result) }).toEqual({ stderr: "", results: [{ v: 113 }] });
+  });
+
+  it("connects with an nkey seed file and over TLS with a CA file", async () => {
+    const { createUser } = await import("@nats-io/nkeys");
+    const user = createUser();
+    const seedFile = path.join(config.dir, "user.nk");
+    writeFileSync(seedFile, new TextDecoder().decode(user.getSeed()));
+    await using nk = await startNats({ extraConfig: `authorization { users = [ { nkey: "${user.getPublicKey()}" } ] }` });
+    await runner(config.dir, ["--graph", "linear", "--nats-nkey", seedFile], nk.url);
+    const r = await cli(["submit", "--graph", "linear", "--input", '{"v":3}', "--nats", nk.url, "--nats-nkey", seedFile]);
+    expect({ stderr: r.stderr, results: r.lines.map((l) => l.result) }).toEqual({ stderr: "", results: [{ v: 114 }] });
+    const denied = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", nk.url]);
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toMatch(/cannot connect to NATS.*\n.*hint: pass the server's credentials/);
+
+    // A CA and a server certificate for 127.0.0.1, made with openssl.
+    const d = config.dir;
+    const sh = (cmd: string) => execSync(cmd, { cwd: d, stdio: "pipe" });
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=jobchain-test-ca");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1");
+    // nats.js checks the name 'localhost' when it connects to a loopback IP.
+    writeFileSync(path.join(d, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    sh("openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile san.ext");
+    await using tls = await startNats({ extraConfig: `tls { cert_file: "${d}/server.pem"\n key_file: "${d}/server.key" }` });
+    const tlsArgs = ["--nats-tls-ca", path.join(d, "ca.pem")];
+    await runner(config.dir, ["--graph", "linear", ...tlsArgs], tls.url.replace("nats://", "tls://"));
+    const t = await cli(["submit", "--graph", "linear", "--input", '{"v":4}', "--nats", tls.url.replace("nats://", "tls://"), ...tlsArgs]);
+    expect({ stderr: t.stderr, results: t.lines.map((l) => l.result) }).toEqual({ stderr: "", results: [{ v: 115 }] });
   });
 
   it("serves a pool: its nodes run in one process, the rest elsewhere", async () => {

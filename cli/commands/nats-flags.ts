@@ -76,14 +76,13 @@ export async function connectFromFlags(v: Values, name: string, waitForServer = 
   }
 }
 
-/** Turns a connection failure into a message that names the server and what to check. */
-function connectionError(err: unknown, url: string | undefined): UsageError | unknown {
-  const msg = (err as Error)?.message ?? "";
-  if (/CONNECTION_REFUSED|ECONNREFUSED|connection refused|TIMEOUT|Authorization|AUTHORIZATION/i.test(msg + String((err as { code?: string })?.code ?? ""))) {
-    return new UsageError(
-      `cannot connect to NATS at ${url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222"}: ${msg}`,
-      "start nats-server with JetStream (nats-server -js), or pass --nats URL and credentials",
-    );
-  }
-  return err;
+/** Turns a connection failure into a message that names the server and what to check (exit 2, no stack). */
+function connectionError(err: unknown, url: string | undefined): UsageError {
+  const msg = (err as Error)?.message ?? String(err);
+  const hint = /certificate|TLS|SSL|altname/i.test(msg)
+    ? "check --nats-tls-ca (and the server certificate's names: the client checks 'localhost' for a 127.0.0.1 URL)"
+    : /Authorization|AUTHORIZATION|authentication/i.test(msg)
+      ? "pass the server's credentials: --nats-user/--nats-password, --nats-token, --nats-creds or --nats-nkey"
+      : "start nats-server with JetStream (nats-server -js), or pass --nats URL and credentials";
+  return new UsageError(`cannot connect to NATS at ${url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222"}: ${msg}`, hint);
 }
