@@ -319,6 +319,25 @@ describe("JobChain semantics", () => {
     expect(events).toEqual(["init", "run", "run", "close"]);
   });
 
+  it("keeps no memory per finished task when jobs have timeouts (linked signals are detached)", async () => {
+    const v8 = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    v8.setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const chain = new JobChain([defineGraph("g", serial(fn("a", () => ({ x: 1 })), fn("b", async () => ({ y: 2 }))), { b: { timeout: 5 } })]);
+    const batch = async (n: number) => {
+      for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => chain.submitTask({ i: i + j })));
+    };
+    await batch(5_000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await batch(60_000);
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    // A leak of one linked signal per job run would keep about 90 MB here.
+    expect(grown).toBeLessThan(20 * 1024 * 1024);
+  });
+
   it("handles 10,000 concurrent tasks through a diamond with exact counts", async () => {
     let joins = 0;
     const graph = defineGraph(

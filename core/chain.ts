@@ -15,6 +15,7 @@ import {
 import type { GraphInstance, NodeSpec } from "./graph.ts";
 import type { Job, JobClass, JobContext, JobLifecycle, JobOutput, Task } from "./job.ts";
 import { RateLimiters, Semaphore, systemClock, type Clock } from "./limits.ts";
+import { childAbort, type ChildAbort } from "./abort.ts";
 import { createLogger } from "./logging.ts";
 import { backoffDelayMs, type JobPolicy, type RateLimitPolicy } from "./policy.ts";
 
@@ -527,7 +528,7 @@ export class JobChain {
         if (!r.success) throw new AttemptError(new SchemaError(node.name, "input", r.error.message), 1);
       }
       for (let attempt = 1; ; attempt++) {
-        let controller: AbortController | undefined;
+        let child: ChildAbort | undefined;
         let timer: NodeJS.Timeout | undefined;
         let held = false;
         try {
@@ -541,12 +542,12 @@ export class JobChain {
           let ctxSignal: AbortSignal = signal;
           let timedOut: Promise<never> | undefined;
           if (timeout !== undefined) {
-            controller = new AbortController();
-            ctxSignal = AbortSignal.any([signal, controller.signal]);
+            const attemptAbort = (child = childAbort(signal));
+            ctxSignal = attemptAbort.signal;
             timedOut = new Promise<never>((_, reject) => {
               timer = setTimeout(() => {
                 const err = new JobTimeoutError(`job '${node.name}'`, timeout);
-                controller!.abort(err);
+                attemptAbort.controller.abort(err);
                 reject(err);
               }, timeout * 1000);
             });
@@ -572,6 +573,7 @@ export class JobChain {
           }
         } finally {
           if (timer) clearTimeout(timer);
+          child?.dispose();
           if (held) node.semaphore!.release();
         }
       }

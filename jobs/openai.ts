@@ -1,4 +1,5 @@
 import { Job, type JobContext, type Task } from "../core/job.ts";
+import { childAbort } from "../core/abort.ts";
 import { RateLimiters, systemClock } from "../core/limits.ts";
 import { render } from "./template.ts";
 
@@ -44,14 +45,22 @@ export class OpenAIChat extends Job {
 
     for (let attempt = 0; ; attempt++) {
       await limiter?.acquire(ctx.signal);
-      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
-      const res = await fetch(`${baseUrl}/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-        body: JSON.stringify(body),
-        signal,
-      });
-      const text = await res.text();
+      const request = childAbort(ctx.signal);
+      const timer = setTimeout(() => request.controller.abort(new Error(`OpenAIChat: no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+      let res: Response;
+      let text: string;
+      try {
+        res = await fetch(`${baseUrl}/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+          body: JSON.stringify(body),
+          signal: request.signal,
+        });
+        text = await res.text();
+      } finally {
+        clearTimeout(timer);
+        request.dispose();
+      }
       if (res.ok) {
         const data = JSON.parse(text) as {
           model?: string;
