@@ -77,6 +77,8 @@ export async function drive(inputs: AsyncIterable<InputItem>, options: DriveOpti
         error: { job: "", message: (err as Error)?.message ?? String(err) },
       });
     });
+    // A slow reader of our output (a pipe) holds up input, so results never pile up in memory.
+    if (out.blocked) await out.drained();
     if (outstanding >= options.window) {
       await new Promise<void>((resolve) => {
         wake = resolve;

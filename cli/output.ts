@@ -20,7 +20,11 @@ export class BufferedWriter {
   constructor(stream: NodeJS.WritableStream) {
     this.stream = stream;
     stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EPIPE") this.closed = true;
+      if (err.code !== "EPIPE") return;
+      this.closed = true;
+      const waiting = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiting) w();
     });
   }
   write(s: string): void {
@@ -39,7 +43,26 @@ export class BufferedWriter {
     const text = this.buf.join("");
     this.buf = [];
     this.size = 0;
-    this.stream.write(text);
+    if (!this.stream.write(text) && !this.blocked) {
+      // Listen now: the drain may come before anyone asks for it.
+      this.blocked = true;
+      this.stream.once("drain", () => {
+        this.blocked = false;
+        const waiting = this.drainWaiters;
+        this.drainWaiters = [];
+        for (const w of waiting) w();
+      });
+    }
+  }
+
+  /** True while the reader is behind (the stream's buffer is full); producers should wait with drained(). */
+  blocked = false;
+  private drainWaiters: (() => void)[] = [];
+
+  /** Resolves once the stream has room again (at once when it has). */
+  drained(): Promise<void> {
+    if (!this.blocked || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
   /** Flushes and resolves once the stream has taken the data. */
   end(): Promise<void> {
