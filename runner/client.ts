@@ -331,7 +331,9 @@ export class JobChainClient {
       w.recent.delete(id);
       return early;
     }
+    let mine: ((r: TaskOutcome) => void) | undefined;
     const outcome = new Promise<TaskOutcome>((resolve) => {
+      mine = resolve;
       const list = w.waiters.get(id) ?? [];
       list.push(resolve);
       w.waiters.set(id, list);
@@ -349,8 +351,10 @@ export class JobChainClient {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<TaskOutcome>((resolve) => {
       timer = setTimeout(() => {
-        const list = w.waiters.get(id)?.filter((r) => r !== undefined);
-        if (list) w.waiters.delete(id);
+        // Stop waiting for this call only; other callers waiting for the same task keep their place.
+        const rest = (w.waiters.get(id) ?? []).filter((r) => r !== mine);
+        if (rest.length > 0) w.waiters.set(id, rest);
+        else w.waiters.delete(id);
         resolve({
           status: "failed",
           id,
