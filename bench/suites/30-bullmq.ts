@@ -2,71 +2,17 @@
 // of the next (step1 -> step2 -> step3), so BullMQ runs them in sequence; the processors are no-ops. Measured
 // against a private local redis-server (no persistence) as three-step flows completed per second, including
 // adding the flows, at a few worker concurrencies; the best is reported.
-import { FlowProducer, Worker, type FlowJob } from "bullmq";
 import type { BenchRow, BenchSuite } from "../types.ts";
-import { startRedis, type RedisServerHandle } from "./lib/redis.ts";
-import { now, rate, sleep } from "./lib/stats.ts";
+import { trial, type Trial } from "./lib/bullmq-flow.ts";
+import { startRedis } from "./lib/redis.ts";
+import { rate } from "./lib/stats.ts";
 
 const FLOWS = 5_000;
 const WARMUP_FLOWS = 300;
 const CONCURRENCIES = [10, 50, 100, 200];
-const ADD_CHUNK = 250;
 const TRIAL_CAP_MS = 25_000;
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
-
-function flow(prefix: string, i: number): FlowJob {
-  return {
-    name: "step3",
-    queueName: `${prefix}-q3`,
-    data: { i },
-    children: [
-      {
-        name: "step2",
-        queueName: `${prefix}-q2`,
-        data: { i },
-        children: [{ name: "step1", queueName: `${prefix}-q1`, data: { i } }],
-      },
-    ],
-  };
-}
-
-interface Trial {
-  concurrency: number;
-  flows: number;
-  ms: number;
-}
-
-async function trial(redis: RedisServerHandle, concurrency: number, n: number, tag: string): Promise<Trial> {
-  const connection = { host: redis.host, port: redis.port, maxRetriesPerRequest: null };
-  const prefix = `bench-${tag}`;
-  let completed = 0;
-  const noop = async () => null;
-  const workers = [1, 2, 3].map(
-    (k) => new Worker(`${prefix}-q${k}`, noop, { connection, concurrency, autorun: true }),
-  );
-  workers[2]!.on("completed", () => void completed++);
-  let failed: unknown;
-  for (const w of workers) w.on("failed", (_job, err) => void (failed ??= err));
-  const producer = new FlowProducer({ connection });
-  try {
-    await Promise.all(workers.map((w) => w.waitUntilReady()));
-    await producer.waitUntilReady();
-    const t0 = now();
-    for (let i = 0; i < n; i += ADD_CHUNK) {
-      const chunk: FlowJob[] = [];
-      for (let j = i; j < Math.min(n, i + ADD_CHUNK); j++) chunk.push(flow(prefix, j));
-      await producer.addBulk(chunk);
-    }
-    while (completed < n && failed === undefined && now() - t0 < TRIAL_CAP_MS) await sleep(2);
-    const ms = now() - t0;
-    if (failed) throw failed;
-    return { concurrency, flows: completed, ms };
-  } finally {
-    await producer.close();
-    await Promise.all(workers.map((w) => w.close()));
-  }
-}
 
 const suite: BenchSuite = {
   name: "bullmq",
@@ -75,8 +21,8 @@ const suite: BenchSuite = {
     try {
       const trials: Trial[] = [];
       for (const c of CONCURRENCIES) {
-        await trial(redis, c, WARMUP_FLOWS, `warm-c${c}`);
-        trials.push(await trial(redis, c, FLOWS, `c${c}`));
+        await trial(redis, c, WARMUP_FLOWS, `warm-c${c}`, TRIAL_CAP_MS);
+        trials.push(await trial(redis, c, FLOWS, `c${c}`, TRIAL_CAP_MS));
       }
       const rated = trials.map((t) => ({ ...t, perSec: rate(t.flows, t.ms) }));
       const best = rated.reduce((a, b) => (b.perSec > a.perSec ? b : a));

@@ -21,11 +21,11 @@ import os from "node:os";
 import path from "node:path";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { FlowProducer, Worker, type FlowJob } from "bullmq";
 import { JobChain, instantiate, loadConfig } from "../../core/index.ts";
 import { JobChainClient } from "../../runner/index.ts";
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
+import { trial as bullTrial } from "./lib/bullmq-flow.ts";
 import { cpuMs, spawnCli, stopAll, type CliProcess } from "./lib/procs.ts";
 import { startRedis } from "./lib/redis.ts";
 import { now, percentiles, rate, sleep } from "./lib/stats.ts";
@@ -443,39 +443,8 @@ async function floor(server: NatsServerHandle): Promise<FloorResult> {
 async function bullmq(): Promise<{ perSec: number; flows: number; version: string; capped: boolean }> {
   const redis = await startRedis();
   try {
-    const connection = { host: redis.host, port: redis.port, maxRetriesPerRequest: null };
-    const trial = async (n: number, prefix: string): Promise<{ flows: number; ms: number }> => {
-      let completed = 0;
-      let failed: unknown;
-      const noop = async () => null;
-      const workers = [1, 2, 3].map((k) => new Worker(`${prefix}-q${k}`, noop, { connection, concurrency: BULL_CONCURRENCY }));
-      workers[2]!.on("completed", () => void completed++);
-      for (const w of workers) w.on("failed", (_job, err) => void (failed ??= err));
-      const producer = new FlowProducer({ connection });
-      try {
-        await Promise.all([...workers.map((w) => w.waitUntilReady()), producer.waitUntilReady()]);
-        const flow = (i: number): FlowJob => ({
-          name: "c",
-          queueName: `${prefix}-q3`,
-          data: { i },
-          children: [{ name: "b", queueName: `${prefix}-q2`, data: { i }, children: [{ name: "a", queueName: `${prefix}-q1`, data: { i } }] }],
-        });
-        const t0 = now();
-        for (let i = 0; i < n; i += 250) {
-          const chunk: FlowJob[] = [];
-          for (let j = i; j < Math.min(n, i + 250); j++) chunk.push(flow(j));
-          await producer.addBulk(chunk);
-        }
-        while (completed < n && failed === undefined && now() - t0 < PHASE_CAP_MS) await sleep(2);
-        if (failed) throw failed;
-        return { flows: completed, ms: now() - t0 };
-      } finally {
-        await producer.close();
-        await Promise.all(workers.map((w) => w.close()));
-      }
-    };
-    await trial(BULL_WARMUP, "dist-warm");
-    const t = await trial(BULL_FLOWS, "dist");
+    await bullTrial(redis, BULL_CONCURRENCY, BULL_WARMUP, "dist-warm", PHASE_CAP_MS);
+    const t = await bullTrial(redis, BULL_CONCURRENCY, BULL_FLOWS, "dist", PHASE_CAP_MS);
     return { perSec: rate(t.flows, t.ms), flows: t.flows, version: redis.version, capped: t.flows < BULL_FLOWS };
   } finally {
     await redis.stop();
