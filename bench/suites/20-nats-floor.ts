@@ -9,19 +9,12 @@
 //     with a durable consumer, each stage acks its input once its output is stored): tasks/s at full load, and
 //     per-hop latency at steady submission rates of 10%, 25% and 50% of it (the design states its per-hop
 //     latency target at half load)
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import {
-  AckPolicy,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamClient,
-  type JetStreamManager,
-} from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
-import { now, percentiles, rate, sleep, Window } from "./lib/stats.ts";
+import { HOPS, pipelineFullLoad, pipelinePaced, startPipeline, workQueue } from "./lib/pipeline.ts";
+import { now, percentiles, rate, Window } from "./lib/stats.ts";
 
 const REQ_N = 20_000;
 const REQ_WARMUP = 2_000;
@@ -39,10 +32,6 @@ const PHASE_CAP_MS = 20_000;
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 
-async function workQueue(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
-  await jsm.streams.add({ name, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
-  await jsm.consumers.add(name, { durable_name: "worker", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
-}
 
 async function requestReply(server: NatsServerHandle): Promise<BenchRow[]> {
   const responder = await connect({ ...server.connectOptions, name: "bench-responder" });
@@ -128,129 +117,11 @@ async function publishConsume(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   ];
 }
 
-// ---- 3-hop pipeline ----------------------------------------------------------------------------------------------
-// Payload: [task id, submit time, time the previous hop published] as float64s (performance.now() ms), padded.
-
-const SUBJECTS = ["pipe.s1", "pipe.s2", "pipe.s3", "pipe.result"] as const;
-const STREAMS = ["PIPE_S1", "PIPE_S2", "PIPE_S3", "PIPE_RESULT"] as const;
-const HOPS = 4; // submit->stage1, stage1->stage2, stage2->stage3, stage3->result
-
-interface Pipeline {
-  submit(id: number): Promise<unknown>;
-  /** Per-hop latencies (ms) and end-to-end latencies recorded since the last reset. */
-  hops: number[];
-  e2e: number[];
-  record: boolean;
-  completed: number;
-  stop(): Promise<void>;
-}
-
-/** Each stage (and the result collector) has its own connection, as separate runner processes would. */
-async function pipeline(server: NatsServerHandle, js: JetStreamClient, jsm: JetStreamManager): Promise<Pipeline> {
-  for (let i = 0; i < STREAMS.length; i++) await workQueue(jsm, STREAMS[i]!, SUBJECTS[i]!);
-  const conns: NatsConnection[] = [];
-  const loops: Promise<void>[] = [];
-  const closers: (() => Promise<void>)[] = [];
-  const p: Pipeline = {
-    hops: [],
-    e2e: [],
-    record: false,
-    completed: 0,
-    submit(id: number) {
-      const buf = new Uint8Array(PAYLOAD);
-      const dv = new DataView(buf.buffer);
-      const t = now();
-      dv.setFloat64(0, id);
-      dv.setFloat64(8, t);
-      dv.setFloat64(16, t);
-      return js.publish(SUBJECTS[0], buf);
-    },
-    async stop() {
-      for (const c of closers) await c();
-      await Promise.allSettled(loops);
-      for (const nc of conns) await nc.close();
-    },
-  };
+async function threeHop(server: NatsServerHandle): Promise<BenchRow[]> {
+  const p = await startPipeline(server, "PIPE");
   try {
-    for (let stage = 0; stage < STREAMS.length; stage++) {
-      const nc = await connect({ ...server.connectOptions, name: `bench-stage${stage + 1}` });
-      conns.push(nc);
-      const sjs = jetstream(nc);
-      const consumer = await sjs.consumers.get(STREAMS[stage]!, "worker");
-      const msgs = await consumer.consume({ max_messages: 1_000 });
-      closers.push(async () => void (await msgs.close()));
-      const next = SUBJECTS[stage + 1];
-      loops.push(
-        (async () => {
-          for await (const m of msgs) {
-            const t = now();
-            const out = new Uint8Array(m.data);
-            const dv = new DataView(out.buffer);
-            if (p.record) p.hops.push(t - dv.getFloat64(16));
-            if (next === undefined) {
-              if (p.record) p.e2e.push(t - dv.getFloat64(8));
-              p.completed++;
-              m.ack();
-              continue;
-            }
-            dv.setFloat64(16, now());
-            // Hand-off: the input is acked only once the output is stored in the next stream.
-            sjs.publish(next, out).then(
-              () => m.ack(),
-              () => m.nak(),
-            );
-          }
-        })(),
-      );
-    }
-  } catch (err) {
-    await p.stop();
-    throw err;
-  }
-  return p;
-}
-
-/** Runs `n` tasks through the pipeline keeping at most `inSystem` unfinished; returns [completed, ms]. */
-async function pipelineFullLoad(p: Pipeline, n: number, inSystem: number): Promise<[number, number]> {
-  const start = p.completed;
-  const t0 = now();
-  let submitted = 0;
-  while (p.completed - start < n) {
-    while (submitted < n && submitted - (p.completed - start) < inSystem) p.submit(submitted++).catch(() => {});
-    if (now() - t0 > PHASE_CAP_MS) break;
-    await sleep(0);
-  }
-  return [p.completed - start, now() - t0];
-}
-
-interface PacedResult {
-  submitted: number;
-  /** Tasks not yet finished when the last one was submitted: a growing backlog means the rate is not sustained. */
-  backlog: number;
-}
-
-/** Submits at `perSecond` (in 1 ms ticks) for `seconds`, then waits for the stragglers. */
-async function pipelinePaced(p: Pipeline, perSecond: number, seconds: number): Promise<PacedResult> {
-  const start = p.completed;
-  const total = Math.round(perSecond * seconds);
-  const t0 = now();
-  let submitted = 0;
-  while (submitted < total) {
-    const due = Math.min(total, Math.floor(((now() - t0) / 1000) * perSecond));
-    while (submitted < due) p.submit(submitted++).catch(() => {});
-    await sleep(1);
-  }
-  const backlog = total - (p.completed - start);
-  const deadline = now() + 10_000;
-  while (p.completed - start < total && now() < deadline) await sleep(5);
-  return { submitted: total, backlog };
-}
-
-async function threeHop(server: NatsServerHandle, js: JetStreamClient, jsm: JetStreamManager): Promise<BenchRow[]> {
-  const p = await pipeline(server, js, jsm);
-  try {
-    await pipelineFullLoad(p, PIPE_WARMUP, PIPE_IN_SYSTEM);
-    const [done, ms] = await pipelineFullLoad(p, PIPE_N, PIPE_IN_SYSTEM);
+    await pipelineFullLoad(p, PIPE_WARMUP, PIPE_IN_SYSTEM, PHASE_CAP_MS);
+    const [done, ms] = await pipelineFullLoad(p, PIPE_N, PIPE_IN_SYSTEM, PHASE_CAP_MS);
     const full = rate(done, ms);
     const capped = done < PIPE_N ? ` (time-capped: ${fmtInt(done)} of ${fmtInt(PIPE_N)})` : "";
     const rows: BenchRow[] = [
@@ -303,7 +174,7 @@ const suite: BenchSuite = {
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
       rows.push(...(await publishConsume(nc, js, jsm)));
-      rows.push(...(await threeHop(server, js, jsm)));
+      rows.push(...(await threeHop(server)));
       rows[0]!.note += `; nats-server ${server.version}`;
       return rows;
     } finally {

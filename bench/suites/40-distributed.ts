@@ -19,13 +19,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JobChain, instantiate, loadConfig } from "../../core/index.ts";
 import { JobChainClient } from "../../runner/index.ts";
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
 import { trial as bullTrial } from "./lib/bullmq-flow.ts";
+import { HOPS, pipelineFullLoad, pipelinePaced, startPipeline } from "./lib/pipeline.ts";
 import { cpuMs, spawnCli, stopAll, type CliProcess } from "./lib/procs.ts";
 import { startRedis } from "./lib/redis.ts";
 import { now, percentiles, rate, sleep } from "./lib/stats.ts";
@@ -339,102 +339,30 @@ interface FloorPaced {
  * suite measures its per-hop latency.
  */
 async function floor(server: NatsServerHandle): Promise<FloorResult> {
-  const subjects = ["floor.s1", "floor.s2", "floor.s3", "floor.result"];
-  const conns: NatsConnection[] = [];
-  const closers: (() => Promise<void>)[] = [];
-  let hop: number[] = [];
-  let e2e: number[] = [];
-  let completed = 0;
-  let wake: (() => void) | undefined;
-  const waitProgress = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => ((wake = undefined), resolve()), ms);
-      wake = () => (clearTimeout(t), (wake = undefined), resolve());
-    });
+  const p = await startPipeline(server, "FLOOR");
   try {
-    const nc = await connect({ ...server.connectOptions, name: "bench-floor-submit" });
-    conns.push(nc);
-    const jsm = await jetstreamManager(nc);
-    for (let i = 0; i < subjects.length; i++) {
-      await jsm.streams.add({ name: `FLOOR_${i}`, subjects: [subjects[i]!], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
-      await jsm.consumers.add(`FLOOR_${i}`, { durable_name: "w", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
-    }
-    for (let stage = 0; stage < subjects.length; stage++) {
-      const snc = await connect({ ...server.connectOptions, name: `bench-floor-${stage}` });
-      conns.push(snc);
-      const sjs = jetstream(snc);
-      const msgs = await (await sjs.consumers.get(`FLOOR_${stage}`, "w")).consume({ max_messages: 1_000 });
-      closers.push(async () => void (await msgs.close()));
-      const next = subjects[stage + 1];
-      void (async () => {
-        for await (const m of msgs) {
-          const t = now();
-          const out = new Uint8Array(m.data);
-          const dv = new DataView(out.buffer);
-          hop.push(t - dv.getFloat64(8));
-          if (next === undefined) {
-            e2e.push(t - dv.getFloat64(0));
-            completed++;
-            m.ack();
-            wake?.();
-            continue;
-          }
-          dv.setFloat64(8, now());
-          sjs.publish(next, out).then(() => m.ack(), () => m.nak());
-        }
-      })();
-    }
-    const js = jetstream(nc);
-    const pub = () => {
-      const buf = new Uint8Array(128);
-      const dv = new DataView(buf.buffer);
-      const t = now();
-      dv.setFloat64(0, t);
-      dv.setFloat64(8, t);
-      js.publish(subjects[0]!, buf).catch(() => undefined);
-    };
-    const fullLoad = async (n: number): Promise<[number, number]> => {
-      completed = 0;
-      const t0 = now();
-      let submitted = 0;
-      while (completed < n && now() - t0 < PHASE_CAP_MS) {
-        while (submitted < n && submitted - completed < WINDOW) (pub(), submitted++);
-        await waitProgress(100);
-      }
-      return [completed, now() - t0];
-    };
-    await fullLoad(WARMUP);
+    await pipelineFullLoad(p, WARMUP, WINDOW, PHASE_CAP_MS);
     const server0 = cpuMs(server.pid);
     const self0 = process.cpuUsage();
-    const [fullCompleted, fullMs] = await fullLoad(TASKS);
+    const [fullCompleted, fullMs] = await pipelineFullLoad(p, TASKS, WINDOW, PHASE_CAP_MS);
     const self = process.cpuUsage(self0);
     const serverUs = (((cpuMs(server.pid) ?? Number.NaN) - (server0 ?? Number.NaN)) * 1000) / fullCompleted;
     const cpu =
-      `CPU a task: nats-server ${fmtInt(serverUs)} µs, the pipeline's 4 connections (submit, 3 stages, result) ` +
+      `CPU a task: nats-server ${fmtInt(serverUs)} µs, the pipeline's ${HOPS + 1} connections (submit, 3 stages, result) ` +
       `${fmtInt((self.user + self.system) / fullCompleted)} µs`;
     const perSecond = Math.max(100, Math.round(rate(fullCompleted, fullMs) / 2));
     const paced: FloorPaced[] = [];
     for (let r = 0; r < PACED_RUNS; r++) {
-      hop = [];
-      e2e = [];
-      completed = 0;
-      const total = Math.round(perSecond * PACED_SECONDS);
-      const t0 = now();
-      let submitted = 0;
-      while (submitted < total) {
-        const due = Math.min(total, Math.floor(((now() - t0) / 1000) * perSecond));
-        while (submitted < due) (pub(), submitted++);
-        await sleep(1);
-      }
-      const backlog = total - completed;
-      const deadline = now() + 10_000;
-      while (completed < total && now() < deadline) await sleep(5);
-      paced.push({ hop, e2e, backlog });
+      p.hops = [];
+      p.e2e = [];
+      p.record = true;
+      const { backlog } = await pipelinePaced(p, perSecond, PACED_SECONDS);
+      p.record = false;
+      paced.push({ hop: p.hops, e2e: p.e2e, backlog });
     }
     return { perSec: rate(fullCompleted, fullMs), fullCompleted, cpu, pacedPerSec: perSecond, paced };
   } finally {
-    for (const c of closers) await c().catch(() => undefined);
-    for (const c of conns) await c.close().catch(() => undefined);
+    await p.stop();
   }
 }
 
