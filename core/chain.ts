@@ -4,15 +4,8 @@ import { randomBytes } from "node:crypto";
 import type { Context as TraceContext, Span, Tracer } from "@opentelemetry/api";
 import { SPAN_STATUS_ERROR, otelApi } from "./otel.ts";
 import type { Logger } from "pino";
-import {
-  ClosedError,
-  JobTimeoutError,
-  SchemaError,
-  TaskFailedError,
-  UnknownGraphError,
-  type TaskErrorInfo,
-} from "./errors.ts";
-import type { GraphInstance, NodeSpec } from "./graph.ts";
+import { ClosedError, JobTimeoutError, SchemaError, TaskFailedError, type TaskErrorInfo } from "./errors.ts";
+import { selectInstance, type GraphInstance, type NodeSpec } from "./graph.ts";
 import type { Job, JobClass, JobContext, JobLifecycle, JobOutput, Task } from "./job.ts";
 import { RateLimiters, Semaphore, systemClock, type Clock } from "./limits.ts";
 import { childAbort, type ChildAbort } from "./abort.ts";
@@ -107,7 +100,9 @@ interface RtNode {
 
 interface RtGraph {
   id: string;
-  graph: RunnableGraph;
+  /** The graph's name (without the group), for selectors. */
+  graph: string;
+  instance: RunnableGraph;
   nodes: RtNode[];
   heads: RtNode[];
   tails: RtNode[];
@@ -201,8 +196,12 @@ class Context implements JobContext {
 // per task.
 const ID_PREFIX = randomBytes(6).toString("hex");
 let idCounter = 0;
-function newTaskId(): string {
-  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
+
+/** A task's id: the one given, else the task's own `id` field when it is a string or number, else a new one. */
+export function taskIdOf(task: unknown, given?: string): string {
+  if (given !== undefined) return given;
+  const own = (task as { id?: unknown } | null)?.id;
+  return typeof own === "string" || typeof own === "number" ? String(own) : `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 }
 
 /** Wraps a non-object return value as `{ result: value }`; objects pass unchanged. */
@@ -246,7 +245,7 @@ export class JobChain {
   readonly options: ChainOptions;
   readonly logger: Logger;
   private readonly graphs = new Map<string, RtGraph>();
-  private readonly byName = new Map<string, RtGraph[]>();
+  private readonly runtimes: RtGraph[] = [];
   private readonly concurrency: number;
   private readonly tracer: Tracer | undefined;
   private readonly clock: Clock;
@@ -299,7 +298,8 @@ export class JobChain {
       }
       const rt: RtGraph = {
         id: g.id,
-        graph: g,
+        graph: g.graph,
+        instance: g,
         nodes,
         heads: nodes.filter((n) => n.prev.length === 0),
         tails: nodes.filter((n) => n.tail),
@@ -309,9 +309,7 @@ export class JobChain {
         queueHead: 0,
       };
       this.graphs.set(g.id, rt);
-      const list = this.byName.get(g.graph) ?? [];
-      list.push(rt);
-      this.byName.set(g.graph, list);
+      this.runtimes.push(rt);
     }
     if (!graphs.some((g) => g.nodes.some((n) => typeof (n.job as JobLifecycle).init === "function"))) this.initDone = true;
   }
@@ -323,7 +321,7 @@ export class JobChain {
 
   /** The graph instance with this id (with its heads, tails and nodes). */
   graph(id: string): RunnableGraph | undefined {
-    return this.graphs.get(id)?.graph;
+    return this.graphs.get(id)?.instance;
   }
 
   /** Counts since construction. */
@@ -340,22 +338,8 @@ export class JobChain {
   }
 
   private lookup(graph: string | undefined): RtGraph {
-    if (graph === undefined) {
-      if (this.graphs.size === 1) return this.graphs.values().next().value!;
-      throw new UnknownGraphError(undefined, this.graphIds);
-    }
-    const rt = this.graphs.get(graph);
-    if (rt) return rt;
-    const named = this.byName.get(graph);
-    if (named?.length === 1) return named[0]!;
-    if (named && named.length > 1) {
-      throw new UnknownGraphError(
-        graph,
-        named.map((r) => r.id),
-        `graph '${graph}' has ${named.length} parameter groups; choose one of: ${named.map((r) => r.id).join(", ")}`,
-      );
-    }
-    throw new UnknownGraphError(graph, this.graphIds);
+    // The exact id is the common case on the submission path: a map lookup before the general rule.
+    return (graph !== undefined && this.graphs.get(graph)) || selectInstance(this.runtimes, graph);
   }
 
   /**
@@ -393,12 +377,7 @@ export class JobChain {
     } catch (err) {
       return err as Error;
     }
-    let id = options?.id;
-    if (id === undefined) {
-      const own = (task as { id?: unknown } | null)?.id;
-      id = typeof own === "string" || typeof own === "number" ? String(own) : newTaskId();
-    }
-    const run = new TaskRun(id, rt, task);
+    const run = new TaskRun(taskIdOf(task, options?.id), rt, task);
     run.timeout = options?.timeout ?? this.options.taskTimeout;
     run.external = options?.signal;
     run.headInputs = options?.inputs;

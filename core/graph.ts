@@ -1,4 +1,5 @@
 // The graph model shared by every engine: named nodes, edges, heads and tails, checked once.
+import { UnknownGraphError } from "./errors.ts";
 import type { JobPolicy } from "./policy.ts";
 
 /** One node of a graph instance: a job with its resolved properties and policy. */
@@ -159,4 +160,34 @@ export function completePools(nodes: string[], pools: Record<string, string[]>):
   for (const [name, members] of Object.entries(pools)) out[name] = nodes.filter((n) => members.includes(n));
   if (rest.length > 0) out.default = [...(out.default ?? []), ...rest];
   return out;
+}
+
+/**
+ * The instances a selector names: the instance with that id (`graph/group`), else every instance of the graph
+ * with that name (one per parameter group). Empty when nothing matches.
+ */
+export function instancesNamed<T extends { id: string; graph: string }>(instances: readonly T[], selector: string): T[] {
+  const exact = instances.filter((i) => i.id === selector);
+  return exact.length > 0 ? exact : instances.filter((i) => i.graph === selector);
+}
+
+/**
+ * The one instance a selector names; with no selector, the only instance. Throws UnknownGraphError when the
+ * selector matches nothing, names a graph with several parameter groups, or is missing among several instances.
+ */
+export function selectInstance<T extends { id: string; graph: string }>(instances: readonly T[], selector: string | undefined): T {
+  if (selector === undefined) {
+    if (instances.length === 1) return instances[0]!;
+    throw new UnknownGraphError(undefined, instances.map((i) => i.id));
+  }
+  const named = instancesNamed(instances, selector);
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1) {
+    throw new UnknownGraphError(
+      selector,
+      named.map((i) => i.id),
+      `graph '${selector}' has ${named.length} parameter groups; choose one of: ${named.map((i) => i.id).join(", ")}`,
+    );
+  }
+  throw new UnknownGraphError(selector, instances.map((i) => i.id));
 }

@@ -4,6 +4,7 @@ export {
   JobChain,
   NonRetryableError,
   normalizeOutput,
+  taskIdOf,
   type ChainOptions,
   type ChainStats,
   type ResolvedNode,
@@ -18,7 +19,7 @@ export { loadChain, loadConfig, loadConfigObject, instantiate, builtinRegistry, 
 export { JobRegistry, listJobFiles } from "./registry.ts";
 export { readConfigSources, resolveConfig, type ChainConfig } from "./config/index.ts";
 export type { GraphInstance, NodeSpec } from "./graph.ts";
-export { findCycles, topologicalOrder } from "./graph.ts";
+export { findCycles, topologicalOrder, instancesNamed, selectInstance } from "./graph.ts";
 export {
   ConfigError,
   UnknownGraphError,

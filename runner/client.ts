@@ -3,8 +3,8 @@
 import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
-import { createHash, randomBytes } from "node:crypto";
-import { UnknownGraphError, type GraphInstance, type TaskOutcome } from "../core/index.ts";
+import { createHash } from "node:crypto";
+import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
 import { injectTrace } from "./tracecontext.ts";
@@ -41,8 +41,6 @@ export interface Submitted {
   duplicate: boolean;
 }
 
-const ID_PREFIX = randomBytes(6).toString("hex");
-let counter = 0;
 
 interface Watch {
   bus: InstanceBus;
@@ -77,19 +75,7 @@ export class JobChainClient {
   }
 
   private async descriptorFor(graph: string): Promise<GraphDescriptor> {
-    const known = this.options.graphs;
-    if (known) {
-      const exact = known.find((g) => g.id === graph);
-      const named = known.filter((g) => g.graph === graph);
-      const inst = exact ?? (named.length === 1 ? named[0] : undefined);
-      if (!inst) {
-        if (named.length > 1) {
-          throw new UnknownGraphError(graph, named.map((g) => g.id), `graph '${graph}' has ${named.length} parameter groups; choose one of: ${named.map((g) => g.id).join(", ")}`);
-        }
-        throw new UnknownGraphError(graph, known.map((g) => g.id));
-      }
-      return describe(inst);
-    }
+    if (this.options.graphs) return describe(selectInstance(this.options.graphs, graph));
     const d = await InstanceBus.readDescriptor(this.options.nc, graph);
     if (!d) {
       throw new UnknownGraphError(graph, [], `graph '${graph}' is not known to this NATS server: no runner has published it (start a runner for it, or pass its configuration)`);
@@ -255,8 +241,7 @@ export class JobChainClient {
   }
 
   private envelope(w: Watch, task: unknown, id: string | undefined, timeout: number | undefined): WorkEnvelope {
-    const own = (task as { id?: unknown } | null)?.id;
-    const taskId = id ?? (typeof own === "string" || typeof own === "number" ? String(own) : `${ID_PREFIX}-${(++counter).toString(36)}`);
+    const taskId = taskIdOf(task, id);
     const now = Date.now();
     return {
       v: 1,

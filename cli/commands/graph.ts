@@ -1,4 +1,4 @@
-import type { GraphInstance } from "../../core/index.ts";
+import { instancesNamed, type GraphInstance } from "../../core/index.ts";
 import { parse } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { configFlags, loadFromArgs } from "./common.ts";
@@ -40,9 +40,7 @@ export async function graph(argv: string[]): Promise<number> {
   const { config } = await loadFromArgs(positionals[0], values.jobs);
   let instances = config.instances;
   if (values.graph !== undefined) {
-    const exact = instances.filter((i) => i.id === values.graph);
-    const named = instances.filter((i) => i.graph === values.graph);
-    instances = exact.length > 0 ? exact : named;
+    instances = instancesNamed(instances, values.graph);
     if (instances.length === 0) {
       throw new UsageError(`unknown graph '${values.graph}'`, `available: ${config.instances.map((i) => i.id).join(", ")}`);
     }

@@ -1,4 +1,4 @@
-import { readConfigSources, resolveConfig } from "../../core/index.ts";
+import { instancesNamed, readConfigSources, resolveConfig } from "../../core/index.ts";
 import { InstanceBus } from "../../runner/index.ts";
 import { parse } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
@@ -27,7 +27,7 @@ export async function nats(argv: string[]): Promise<number> {
   if (positionals[0] !== undefined) {
     const instances = resolveConfig(readConfigSources(positionals[0])).instances;
     ids = values.graph.flatMap((g) => {
-      const m = instances.filter((i) => i.id === g || i.graph === g).map((i) => i.id);
+      const m = instancesNamed(instances, g).map((i) => i.id);
       return m.length ? m : [g];
     });
   }

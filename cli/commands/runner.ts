@@ -1,4 +1,4 @@
-import { instantiate, setupTracing } from "../../core/index.ts";
+import { instancesNamed, instantiate, setupTracing } from "../../core/index.ts";
 import { Runner } from "../../runner/index.ts";
 import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
@@ -47,9 +47,7 @@ export async function runner(argv: string[]): Promise<number> {
   if (values.graph?.length) {
     instances = [];
     for (const g of values.graph) {
-      const exact = config.instances.filter((i) => i.id === g);
-      const named = config.instances.filter((i) => i.graph === g);
-      const chosen = exact.length ? exact : named;
+      const chosen = instancesNamed(config.instances, g);
       if (chosen.length === 0) throw new UsageError(`unknown graph '${g}'`, `available: ${config.instances.map((i) => i.id).join(", ")}`);
       instances.push(...chosen);
     }
