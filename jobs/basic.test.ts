@@ -130,6 +130,17 @@ describe("Merge", () => {
   });
 });
 
+/** The Delay stopped because its signal aborted, with the signal's reason, and left no timer running. */
+async function expectWaitCancelled(seen: { settled?: boolean; signal?: AbortSignal; error?: unknown }, chain: JobChain): Promise<void> {
+  await flush();
+  expect(seen.settled).toBe(true);
+  expect(seen.signal!.aborted).toBe(true);
+  expect(seen.error).toBe(seen.signal!.reason);
+  // The 30 s wait was cancelled, not left running.
+  expect(vi.getTimerCount()).toBe(0);
+  await chain.markInputCompleted();
+}
+
 describe("Delay", () => {
   it("waits properties.ms, then returns {delayed_ms}", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
@@ -193,13 +204,7 @@ describe("Delay", () => {
       task: { id: "t1" },
       error: { job: "sleep", message: "task timed out after 0.05s", type: "TimeoutError" },
     });
-    await flush();
-    expect(seen.settled).toBe(true);
-    expect(seen.signal!.aborted).toBe(true);
-    expect(seen.error).toBe(seen.signal!.reason);
-    // The 30 s wait was cancelled, not left running.
-    expect(vi.getTimerCount()).toBe(0);
-    await chain.markInputCompleted();
+    await expectWaitCancelled(seen, chain);
   });
 
   it("is aborted by SubmitOptions.signal; the task fails with the signal's reason", async () => {
@@ -246,12 +251,7 @@ describe("Delay", () => {
     const chain = new JobChain([defineGraph("siblings", parallel(job, new Fail("boom", { message: "kaput" })))], { logger });
     const outcome = await chain.execute({}, { id: "t4" });
     expect(outcome).toMatchObject({ status: "failed", error: { job: "boom", message: "kaput", attempt: 1 } });
-    await flush();
-    expect(seen.settled).toBe(true);
-    expect(seen.signal!.aborted).toBe(true);
-    expect(seen.error).toBe(seen.signal!.reason);
-    expect(vi.getTimerCount()).toBe(0);
-    await chain.markInputCompleted();
+    await expectWaitCancelled(seen, chain);
   });
 
   // A job that reads ctx.signal only after its task failed still sees the abort.
