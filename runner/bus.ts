@@ -13,13 +13,13 @@ import {
   jetstreamManager,
   type JetStreamClient,
   type JetStreamManager,
-  type PubAck,
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
+import { PublishRejectedError, publisherFor, type JetStreamPublisher, type StoredAck } from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
 export interface BusOptions {
@@ -82,6 +82,7 @@ export class InstanceBus {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  private readonly publisher: JetStreamPublisher;
   readonly options: Required<Omit<BusOptions, "storage">> & { storage: "file" | "memory" };
   private join: KV | undefined;
   private payloads: ObjectStore | undefined;
@@ -92,6 +93,7 @@ export class InstanceBus {
     this.nc = nc;
     this.js = jetstream(nc);
     this.jsm = jsm;
+    this.publisher = publisherFor(nc);
     this.names = namesFor(instanceId);
     const o: Record<string, unknown> = { ...DEFAULTS, storage: "file" };
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
@@ -213,17 +215,17 @@ export class InstanceBus {
   }
 
   /** Publishes a work message to `node`; `msgId` makes a repeated publish (after a crash or resubmission) a no-op. */
-  async publishWork(node: string, env: WorkEnvelope, msgId: string, hdrs?: MsgHdrs): Promise<PubAck> {
+  async publishWork(node: string, env: WorkEnvelope, msgId: string, hdrs?: MsgHdrs): Promise<StoredAck> {
     const h = hdrs ?? natsHeaders();
     h.set(H.taskId, env.id);
     const body = await this.encodeBody(env, `work/${msgId}`);
-    return this.js.publish(this.names.nodeSubject(node), body, { msgID: msgId, headers: h });
+    return this.publisher.publish(this.names.nodeSubject(node), body, { msgId, headers: h });
   }
 
   /** Publishes several tasks' messages to `node` as one batch message; `msgId` de-duplicates it as a whole. */
-  async publishBatch(node: string, batch: WorkEnvelope[], msgId: string, hdrs?: MsgHdrs): Promise<PubAck> {
+  async publishBatch(node: string, batch: WorkEnvelope[], msgId: string, hdrs?: MsgHdrs): Promise<StoredAck> {
     const body = await this.encodeBody({ v: 1, batch } satisfies WorkBatch, `work/${msgId}`);
-    return this.js.publish(this.names.nodeSubject(node), body, { msgID: msgId, headers: hdrs ?? natsHeaders() });
+    return this.publisher.publish(this.names.nodeSubject(node), body, { msgId, headers: hdrs });
   }
 
   /**
@@ -235,10 +237,10 @@ export class InstanceBus {
     const h = natsHeaders();
     h.set(H.taskId, record.id);
     try {
-      await this.js.publish(this.names.resultSubject(record.id), body, { headers: h });
+      await this.publisher.publish(this.names.resultSubject(record.id), body, { headers: h });
       return true;
     } catch (err) {
-      if (!(isApiError(err, ERR.maxMsgsPerSubject) || /maximum messages per subject/i.test(String((err as Error)?.message)))) throw err;
+      if (!(err instanceof PublishRejectedError && err.errCode === ERR.maxMsgsPerSubject)) throw err;
       // Already recorded (the task ran again, e.g. after a resubmission outside the duplicate window).
       await this.announceResult(record.id);
       return false;
