@@ -19,6 +19,7 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
+import { writeTrace } from "./tracecontext.ts";
 import { PublishRejectedError, publisherFor, type JetStreamPublisher, type StoredAck } from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
@@ -42,6 +43,8 @@ const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateW
 /** Message header names. */
 export const H = {
   taskId: "Jc-Task-Id",
+  /** On a result message: a repeat of a result recorded earlier (see announceResult), not a new one. */
+  repeat: "Jc-Repeat",
   from: "Jc-From",
   traceparent: "traceparent",
   tracestate: "tracestate",
@@ -76,6 +79,8 @@ function isApiError(err: unknown, code?: number): err is JetStreamApiError {
 
 /** JetStream error codes we act on. */
 const ERR = { streamNotFound: 10059, consumerNotFound: 10014, maxMsgsPerSubject: 10077, wrongLastSequence: 10071 } as const;
+
+const textEncoder = new TextEncoder();
 
 export class InstanceBus {
   readonly names: InstanceNames;
@@ -195,13 +200,23 @@ export class InstanceBus {
   }
 
   /** Encodes a body; moves it to the object store when it would not fit in a message. */
-  async encodeBody(value: unknown, name: string): Promise<Uint8Array> {
-    const data = encodeJson(value);
+  encodeBody(value: unknown, name: string): Promise<Uint8Array> {
+    return this.encodeText(JSON.stringify(value), name);
+  }
+
+  /** Encodes JSON text; moves it to the object store when it would not fit in a message. */
+  async encodeText(json: string, name: string): Promise<Uint8Array> {
+    const data = textEncoder.encode(json);
     if (data.byteLength <= this.inlineLimit) return data;
     const store = await this.payloadStore();
     await store.putBlob({ name }, data);
     const ref: PayloadRef = { $payload: name, size: data.byteLength };
     return encodeJson(ref);
+  }
+
+  /** Largest body, in bytes, sent in a message rather than through the object store. */
+  get messageLimit(): number {
+    return this.inlineLimit;
   }
 
   /** Decodes a body, fetching it from the object store when it was moved there. */
@@ -214,18 +229,27 @@ export class InstanceBus {
     return decodeJson<T>(blob);
   }
 
-  /** Publishes a work message to `node`; `msgId` makes a repeated publish (after a crash or resubmission) a no-op. */
-  async publishWork(node: string, env: WorkEnvelope, msgId: string, hdrs?: MsgHdrs): Promise<StoredAck> {
-    const h = hdrs ?? natsHeaders();
+  /**
+   * Publishes a work message (a WorkEnvelope or a WorkBatch, as JSON) to `node`; `msgId` makes a repeated
+   * publish (after a crash or resubmission) a no-op.
+   */
+  async publishWorkText(node: string, json: string, msgId: string, hdrs?: MsgHdrs): Promise<StoredAck> {
+    const body = await this.encodeText(json, `work/${msgId}`);
+    return this.publisher.publish(this.names.nodeSubject(node), body, { msgId, headers: hdrs });
+  }
+
+  /** Publishes one task's message to `node`, with its id (and trace context) in headers. */
+  publishWork(node: string, env: WorkEnvelope, msgId: string): Promise<StoredAck> {
+    const h = natsHeaders();
     h.set(H.taskId, env.id);
-    const body = await this.encodeBody(env, `work/${msgId}`);
-    return this.publisher.publish(this.names.nodeSubject(node), body, { msgId, headers: h });
+    writeTrace(env.trace, h);
+    const { trace: _inHeaders, ...rest } = env;
+    return this.publishWorkText(node, JSON.stringify(rest), msgId, h);
   }
 
   /** Publishes several tasks' messages to `node` as one batch message; `msgId` de-duplicates it as a whole. */
-  async publishBatch(node: string, batch: WorkEnvelope[], msgId: string, hdrs?: MsgHdrs): Promise<StoredAck> {
-    const body = await this.encodeBody({ v: 1, batch } satisfies WorkBatch, `work/${msgId}`);
-    return this.publisher.publish(this.names.nodeSubject(node), body, { msgId, headers: hdrs });
+  publishBatch(node: string, batch: WorkEnvelope[], msgId: string): Promise<StoredAck> {
+    return this.publishWorkText(node, JSON.stringify({ v: 1, batch } satisfies WorkBatch), msgId);
   }
 
   /**
@@ -257,6 +281,7 @@ export class InstanceBus {
     if (!stored) return;
     const h = natsHeaders();
     h.set(H.taskId, taskId);
+    h.set(H.repeat, "1");
     this.nc.publish(subject, stored.data, { headers: h });
   }
 

@@ -5,9 +5,9 @@ import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { createHash } from "node:crypto";
 import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
-import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
+import { H, InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
-import { injectTrace } from "./tracecontext.ts";
+import { carrierOf } from "./tracecontext.ts";
 
 export interface ClientOptions {
   nc: NatsConnection;
@@ -139,7 +139,7 @@ export class JobChainClient {
           } catch {
             continue;
           }
-          this.deliver(w, stripRecord(record));
+          this.deliver(w, stripRecord(record), m.headers?.get(H.repeat) === "1");
         }
       })();
       await this.options.nc.flush();
@@ -163,7 +163,11 @@ export class JobChainClient {
     })();
   }
 
-  private deliver(w: Watch, outcome: TaskOutcome): void {
+  /**
+   * Hands a result to whoever waits for it. A repeat (a result recorded earlier, announced again because its
+   * task ran again) goes to waiters only: followers of `results()` saw it when it was recorded.
+   */
+  private deliver(w: Watch, outcome: TaskOutcome, repeat = false): void {
     const waiting = w.waiters.get(outcome.id);
     if (waiting) {
       w.waiters.delete(outcome.id);
@@ -172,7 +176,7 @@ export class JobChainClient {
       w.recent.set(outcome.id, outcome);
       if (w.recent.size > RECENT_LIMIT) w.recent.delete(w.recent.keys().next().value!);
     }
-    for (const l of w.listeners) l(outcome);
+    if (!repeat) for (const l of w.listeners) l(outcome);
   }
 
   /**
@@ -184,15 +188,14 @@ export class JobChainClient {
     await this.follow(w);
     const env = this.envelope(w, task, options.id, options.timeout);
     const id = env.id;
-    if ((this.options.batch ?? 1) > 1) return this.gather(w, env);
     const span = this.options.tracer?.startSpan(`submit ${w.descriptor.id}`, { attributes: { "jobchain.task_id": id } });
     try {
+      if (span) env.trace = carrierOf(otelApi().trace.setSpan(otelApi().context.active(), span));
+      if ((this.options.batch ?? 1) > 1) return await this.gather(w, env);
       let duplicate = true;
       await Promise.all(
         w.descriptor.heads.map(async (head) => {
-          const h = natsHeaders();
-          if (span) injectTrace(otelApi().trace.setSpan(otelApi().context.active(), span), h);
-          const ack = await this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`, h));
+          const ack = await this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`));
           if (!ack.duplicate) duplicate = false;
         }),
       );
@@ -361,7 +364,7 @@ export class JobChainClient {
     for (let attempt = 0; w.waiters.has(id); attempt++) {
       try {
         const existing = await w.bus.getResult(id);
-        if (existing) this.deliver(w, stripRecord(existing));
+        if (existing) this.deliver(w, stripRecord(existing), true);
         return;
       } catch {
         if (this.closed) return;

@@ -1,6 +1,7 @@
 // What travels in a work message and in a result message. JSON, with large bodies moved to the object store
 // (claim check) so messages stay under the server's max_payload.
 import type { JobOutput, TaskOutcome } from "../core/index.ts";
+import type { TraceCarrier } from "./tracecontext.ts";
 
 /** A message to one node: everything it needs to run for one task. */
 export interface WorkEnvelope {
@@ -17,9 +18,11 @@ export interface WorkEnvelope {
   deadline?: number | undefined;
   /** Epoch ms of submission. */
   submitted: number;
+  /** The task's trace context (in a batch message, where headers cannot carry one per task). */
+  trace?: TraceCarrier | undefined;
 }
 
-/** Several tasks for the same node in one message (batched submissions): fewer JetStream operations per task. */
+/** Several tasks for the same node in one message: fewer JetStream operations per task. */
 export interface WorkBatch {
   v: 1;
   batch: WorkEnvelope[];

@@ -2,7 +2,7 @@
 // successor it can run in memory (see topology.ts), publishes what leaves this process, records results, and
 // only then acknowledges the message. Killing it at any point loses nothing: an unacknowledged message is
 // redelivered, and every publish it repeats is de-duplicated by message id or refused as a second result.
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import type { Server } from "node:http";
@@ -16,13 +16,14 @@ import {
   type TaskErrorInfo,
   type TaskOutcome,
 } from "../core/index.ts";
-import { InstanceBus, describe, type BusOptions } from "./bus.ts";
+import { H, InstanceBus, describe, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
+import { Forwarder } from "./forwarder.ts";
 import { RunnerMetrics, serveMetrics } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
 import { SharedRateLimiters } from "./ratelimit.ts";
 import { region, servedNodes, type Region } from "./topology.ts";
-import { copyTrace, extractTrace } from "./tracecontext.ts";
+import { carrierFromHeaders, extractTrace, writeTrace, type TraceCarrier } from "./tracecontext.ts";
 
 export interface RunnerOptions {
   nc: NatsConnection;
@@ -34,6 +35,11 @@ export interface RunnerOptions {
   pool?: string | undefined;
   /** Messages worked on at once by this process. Default 256. */
   concurrency?: number | undefined;
+  /**
+   * Most tasks in one message to the next node. Tasks that finish in the same turn of the event loop and go to
+   * the same node leave as one batch message (default 256); 1 sends a message per task.
+   */
+  forwardBatch?: number | undefined;
   bus?: BusOptions | undefined;
   logger?: Logger | undefined;
   tracer?: Tracer | undefined;
@@ -49,6 +55,7 @@ interface RegionRuntime {
 interface InstanceRuntime {
   graph: RunnableGraph;
   bus: InstanceBus;
+  forwarder: Forwarder;
   served: Set<string>;
   regions: Map<string, RegionRuntime>;
   prev: Map<string, string[]>;
@@ -58,6 +65,8 @@ interface InstanceRuntime {
 interface InFlight {
   msg: JsMsg;
   since: number;
+  /** Ids of the message's tasks, once decoded. */
+  tasks: string[];
 }
 
 /** Merges saved outputs; undefined when there are none. */
@@ -109,9 +118,23 @@ export class Runner {
       if (served.size === 0) continue;
       const bus = await InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served] });
       await bus.publishDescriptor(describe(graph));
+      const forwarder = new Forwarder(
+        {
+          publish: (to, body, msgId, task) => {
+            // A message of one task says which (for heartbeats and tools) and carries its trace in headers.
+            if (!task) return bus.publishWorkText(to, body, msgId);
+            const h = natsHeaders();
+            h.set(H.taskId, task.id);
+            writeTrace(task.trace, h);
+            return bus.publishWorkText(to, body, msgId, h);
+          },
+        },
+        { maxTasks: Math.max(1, this.options.forwardBatch ?? 256), maxBytes: Math.floor(bus.messageLimit / 3) },
+      );
       this.instances.push({
         graph,
         bus,
+        forwarder,
         served,
         regions: new Map(),
         prev: new Map(graph.nodes.map((n) => [n.name, n.prev])),
@@ -170,9 +193,9 @@ export class Runner {
             m.nak();
             continue;
           }
-          const entry: InFlight = { msg: m, since: Date.now() };
+          const entry: InFlight = { msg: m, since: Date.now(), tasks: [] };
           this.inFlight.add(entry);
-          void this.handle(rt, node, m).finally(() => {
+          void this.handle(rt, node, entry).finally(() => {
             this.inFlight.delete(entry);
             this.semaphore.release();
           });
@@ -222,11 +245,12 @@ export class Runner {
 
   private progress(taskId: string): void {
     for (const f of this.inFlight) {
-      if (f.msg.headers?.get("Jc-Task-Id") === taskId) f.msg.working();
+      if (f.tasks.includes(taskId)) f.msg.working();
     }
   }
 
-  private async handle(rt: InstanceRuntime, node: string, m: JsMsg): Promise<void> {
+  private async handle(rt: InstanceRuntime, node: string, entry: InFlight): Promise<void> {
+    const m = entry.msg;
     const t0 = performance.now();
     const graphId = rt.graph.id;
     this.metrics.started(graphId, node);
@@ -234,26 +258,12 @@ export class Runner {
     let tasks: WorkEnvelope[] = [];
     try {
       const body = await rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
-      if (isBatch(body)) {
-        // A batch: every task runs as if it came alone; what goes on to the same node leaves as one batch whose
-        // id derives from this message's id, so a redelivered batch republishes the same (de-duplicated) batches.
-        tasks = body.batch;
-        const groups = new Map<string, WorkEnvelope[]>();
-        const results = await Promise.all(body.batch.map((env) => this.processTask(rt, node, env, m.headers, groups)));
-        ok = results.every(Boolean);
-        const inputId = m.headers?.get("Nats-Msg-Id") || `${rt.bus.names.stream}:${m.seq}`;
-        await Promise.all(
-          [...groups].map(([edge, batch]) => {
-            const to = edge.slice(edge.indexOf("|") + 1);
-            const h = natsHeaders();
-            copyTrace(m.headers, h);
-            return rt.bus.publishBatch(to, batch, `${inputId}|${edge}`, h);
-          }),
-        );
-      } else {
-        tasks = [body];
-        ok = await this.processTask(rt, node, body, m.headers, undefined);
-      }
+      // A batch: every task runs as if it came alone.
+      tasks = isBatch(body) ? body.batch : [body];
+      entry.tasks = tasks.map((t) => t.id);
+      const headerTrace = tasks.length === 1 ? carrierFromHeaders(m.headers) : undefined;
+      const results = await Promise.all(tasks.map((env) => this.processTask(rt, node, env, env.trace ?? headerTrace)));
+      ok = results.every(Boolean);
       m.ack();
     } catch (err) {
       ok = false;
@@ -263,17 +273,8 @@ export class Runner {
     }
   }
 
-  /**
-   * Runs one task's region and forwards what leaves it. Messages to single-predecessor successors are added to
-   * `groups` (batch mode) or published at once. Resolves false when the task failed (its failure is recorded).
-   */
-  private async processTask(
-    rt: InstanceRuntime,
-    node: string,
-    env: WorkEnvelope,
-    headers: MsgHdrs | undefined,
-    groups: Map<string, WorkEnvelope[]> | undefined,
-  ): Promise<boolean> {
+  /** Runs one task's region and forwards what leaves it. Resolves false when the task failed (its failure is recorded). */
+  private async processTask(rt: InstanceRuntime, node: string, env: WorkEnvelope, trace: TraceCarrier | undefined): Promise<boolean> {
     if (env.deadline !== undefined && Date.now() > env.deadline) {
       await this.recordFailure(rt, env, { job: node, message: "task deadline passed before the job could run" }, env.saved);
       return false;
@@ -283,7 +284,7 @@ export class Runner {
       id: env.id,
       inputs: env.inputs,
       timeout: env.deadline !== undefined ? Math.max(0.001, (env.deadline - Date.now()) / 1000) : undefined,
-      traceContext: this.options.tracer ? extractTrace(headers) : undefined,
+      traceContext: this.options.tracer ? extractTrace(trace) : undefined,
     });
     const captured = outcome.saved ?? {};
     const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
@@ -291,7 +292,7 @@ export class Runner {
       await this.recordFailure(rt, env, outcome.error, userSaved);
       return false;
     }
-    await this.forward(rt, reg, env, captured, userSaved, headers, groups);
+    await this.forward(rt, reg, env, captured, userSaved, trace);
     return true;
   }
 
@@ -302,35 +303,26 @@ export class Runner {
     env: WorkEnvelope,
     outputs: Record<string, JobOutput>,
     saved: Record<string, JobOutput> | undefined,
-    incoming: MsgHdrs | undefined,
-    groups?: Map<string, WorkEnvelope[]> | undefined,
+    trace: TraceCarrier | undefined,
   ): Promise<void> {
     const work: Promise<unknown>[] = [];
-    const hdrs = (): MsgHdrs => {
-      const h = natsHeaders();
-      copyTrace(incoming, h);
-      return h;
-    };
     for (const { from, to } of reg.exits) {
       const prev = rt.prev.get(to)!;
       const output = outputs[from]!;
       if (prev.length === 1) {
-        const next: WorkEnvelope = { ...env, inputs: { [from]: output }, saved };
-        if (groups) {
-          const key = `${from}|${to}`;
-          const list = groups.get(key);
-          if (list) list.push(next);
-          else groups.set(key, [next]);
-        } else work.push(rt.bus.publishWork(to, next, `${env.id}|${from}|${to}`, hdrs()));
+        const next: WorkEnvelope = { ...env, inputs: { [from]: output }, saved, trace };
+        // Already sent before (the task ran again, e.g. resubmitted in a new batch): make sure whoever waits for
+        // it hears its result.
+        work.push(rt.forwarder.send(to, next, `${env.id}|${from}|${to}`).then((dup) => (dup ? rt.bus.announceResult(env.id) : undefined)));
       } else {
         work.push(
           rt.bus.addJoinInput(env, to, prev, from, output, saved).then(async (state) => {
             // Already joined before: this task ran again (a resubmission); its result, if recorded, is re-announced.
             if (state === "done") return rt.bus.announceResult(env.id);
             if (!state) return;
-            const next: WorkEnvelope = { ...env, inputs: state.inputs, saved: state.saved };
-            await rt.bus.publishWork(to, next, `${env.id}|*|${to}`, hdrs());
+            const ack = await rt.bus.publishWork(to, { ...env, inputs: state.inputs, saved: state.saved, trace }, `${env.id}|*|${to}`);
             await rt.bus.markJoinDone(env.id, to);
+            if (ack.duplicate) await rt.bus.announceResult(env.id);
           }),
         );
       }

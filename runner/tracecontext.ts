@@ -1,26 +1,47 @@
-// W3C trace context (`traceparent`, `tracestate`) in NATS message headers, so one trace spans every runner a
-// task passes through. Parsed and written here with the API package alone, so a runner without tracing loads
-// no SDK.
+// W3C trace context (`traceparent`, `tracestate`) carried from process to process, so one trace spans every
+// runner a task passes through: in message headers for a message of one task, inside each task's envelope in a
+// batch message. Parsed and written here with the API package alone, so a runner without tracing loads no SDK.
 import type { Context } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-/** Writes `ctx`'s span context into `headers`. */
-export function injectTrace(ctx: Context, headers: MsgHdrs): void {
-  const { trace } = otelApi();
-  const sc = trace.getSpanContext(ctx);
-  if (!sc || !trace.isSpanContextValid(sc)) return;
-  headers.set("traceparent", `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, "0")}`);
-  const state = sc.traceState?.serialize();
-  if (state) headers.set("tracestate", state);
+/** The two W3C trace context fields, as they travel. */
+export interface TraceCarrier {
+  traceparent: string;
+  tracestate?: string | undefined;
 }
 
-/** The context carried by `headers`, or undefined when they carry none (or a malformed one). */
-export function extractTrace(headers: MsgHdrs | undefined): Context | undefined {
-  const tp = headers?.get("traceparent");
-  const m = tp ? TRACEPARENT.exec(tp.trim()) : null;
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The carrier of `ctx`'s span context, or undefined when it has no valid span. */
+export function carrierOf(ctx: Context): TraceCarrier | undefined {
+  const { trace } = otelApi();
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || !trace.isSpanContextValid(sc)) return undefined;
+  const carrier: TraceCarrier = { traceparent: `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, "0")}` };
+  const state = sc.traceState?.serialize();
+  if (state) carrier.tracestate = state;
+  return carrier;
+}
+
+/** The carrier in message headers, if any. */
+export function carrierFromHeaders(headers: MsgHdrs | undefined): TraceCarrier | undefined {
+  const traceparent = headers?.get("traceparent");
+  if (!traceparent) return undefined;
+  const tracestate = headers!.get("tracestate");
+  return tracestate ? { traceparent, tracestate } : { traceparent };
+}
+
+/** Writes a carrier into message headers. */
+export function writeTrace(carrier: TraceCarrier | undefined, headers: MsgHdrs): void {
+  if (!carrier) return;
+  headers.set("traceparent", carrier.traceparent);
+  if (carrier.tracestate) headers.set("tracestate", carrier.tracestate);
+}
+
+/** The remote context a carrier names, or undefined when there is none (or a malformed one). */
+export function extractTrace(carrier: TraceCarrier | undefined): Context | undefined {
+  const m = carrier ? TRACEPARENT.exec(carrier.traceparent.trim()) : null;
   if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return undefined;
   const { trace, context } = otelApi();
   return trace.setSpanContext(context.active(), {
@@ -29,12 +50,4 @@ export function extractTrace(headers: MsgHdrs | undefined): Context | undefined 
     traceFlags: parseInt(m[3]!, 16) & 1, // W3C "sampled" flag
     isRemote: true,
   });
-}
-
-/** Copies trace headers from one message to the next, so downstream spans join the same trace. */
-export function copyTrace(from: MsgHdrs | undefined, to: MsgHdrs): void {
-  const tp = from?.get("traceparent");
-  if (tp) to.set("traceparent", tp);
-  const ts = from?.get("tracestate");
-  if (ts) to.set("tracestate", ts);
 }

@@ -6,13 +6,15 @@ import { configFlags, loadFromArgs } from "./common.ts";
 import { NATS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain runner [CONFIG] [--graph ID]... [--nodes a,b | --pool NAME] [--nats URL] [--concurrency N]
-                       [--metrics-port P] [--jobs DIR]... [--ack-wait S] [--max-deliver N] [--drain-timeout S]
+                       [--forward-batch N] [--metrics-port P] [--jobs DIR]... [--ack-wait S] [--max-deliver N] [--drain-timeout S]
 
 Serves graph nodes over NATS JetStream until SIGTERM or SIGINT, then drains: stops pulling, finishes (or hands
 back) the messages in hand, and exits 0. Several runners may serve the same nodes (replicas) or different ones.
   --graph ID        serve this graph instance (repeatable; default: all)
   --nodes a,b       serve only these nodes      --pool NAME   serve the nodes of this pool
   --concurrency N   messages worked on at once (default 256)
+  --forward-batch N most tasks in one message to the next node: tasks finished in the same moment travel
+                    together (default 256; 1 sends a message per task)
   --metrics-port P  Prometheus metrics on /metrics, health on /healthz and /readyz
   --ack-wait S      seconds before an unacknowledged message is redelivered (default 30; runners send heartbeats)
   --max-deliver N   deliveries before a message's task is failed (default 5)
@@ -27,6 +29,7 @@ export async function runner(argv: string[]): Promise<number> {
     nodes: { type: "string" },
     pool: { type: "string" },
     concurrency: { type: "string", short: "c" },
+    "forward-batch": { type: "string" },
     "metrics-port": { type: "string" },
     "drain-timeout": { type: "string" },
   });
@@ -36,6 +39,7 @@ export async function runner(argv: string[]): Promise<number> {
   }
   if (values.nodes !== undefined && values.pool !== undefined) throw new UsageError("runner: give --nodes or --pool, not both");
   const concurrency = positiveInt("concurrency", values.concurrency);
+  const forwardBatch = positiveInt("forward-batch", values["forward-batch"]);
   const metricsPort = values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort < 65536)) {
     throw new UsageError(`--metrics-port must be a port number, got '${values["metrics-port"]}'`);
@@ -69,6 +73,7 @@ export async function runner(argv: string[]): Promise<number> {
     nodes,
     pool: values.pool,
     concurrency,
+    forwardBatch,
     bus,
     tracer: tracing?.tracer,
     metricsPort,
