@@ -56,7 +56,7 @@ const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 const fmtUs = (ms: number) => `${fmtInt(ms * 1000)} µs`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Two instances of the same 3-job linear Echo graph, one per layout, so each starts from empty consumers. */
+/** Instances of the same 3-job linear Echo graph, one per layout, so each starts from empty consumers. */
 const CONFIG = `jobs:
   a: {type: Echo}
   b: {type: Echo}
@@ -67,6 +67,10 @@ graphs:
     b: {next: [c]}
     c: {next: []}
   one_runner:
+    a: {next: [b]}
+    b: {next: [c]}
+    c: {next: []}
+  per_task:
     a: {next: [b]}
     b: {next: [c]}
     c: {next: []}
@@ -213,10 +217,16 @@ class Driver {
 
 // ---- runner processes --------------------------------------------------------------------------------------------
 
-async function startRunners(server: NatsServerHandle, config: string, graph: string, nodeSets: (string | undefined)[]): Promise<CliProcess[]> {
+async function startRunners(
+  server: NatsServerHandle,
+  config: string,
+  graph: string,
+  nodeSets: (string | undefined)[],
+  extra: string[] = [],
+): Promise<CliProcess[]> {
   const procs = nodeSets.map((nodes) =>
     spawnCli(
-      ["runner", config, "--graph", graph, ...(nodes ? ["--nodes", nodes] : []), "--nats", server.url, ...RUNNER_ARGS],
+      ["runner", config, "--graph", graph, ...(nodes ? ["--nodes", nodes] : []), "--nats", server.url, ...RUNNER_ARGS, ...extra],
       {
         name: `runner ${graph}${nodes ? ` --nodes ${nodes}` : ""}`,
         nodeArgs: CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : [],
@@ -432,6 +442,17 @@ const suite: BenchSuite = {
       await stopAll(procs);
       procs = [];
 
+      // A runner per job again, every task in a message of its own on every hop (no forwarding batches).
+      procs = await startRunners(server, config, "per_task", ["a", "b", "c"], ["--forward-batch", "1"]);
+      const ds = new Driver(nc, "per_task");
+      drivers.push(ds);
+      await ds.start();
+      const ts = await throughput(ds, server, procs);
+      checkAlive(procs);
+      await ds.close();
+      await stopAll(procs);
+      procs = [];
+
       // One runner process for the whole graph: its idle memory first, then throughput.
       procs = await startRunners(server, config, "one_runner", [undefined]);
       await sleep(IDLE_MS);
@@ -485,7 +506,8 @@ const suite: BenchSuite = {
           met: t3.perSec >= 10_000,
           note:
             `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${t3.runs.map(fmtInt).join(", ")}/s) after ${fmtInt(WARMUP)} warm-up; ` +
-            `3 runner processes (jobchain runner --nodes a|b|c${flags}); ${common}; 4 hops a task; ${t3.msgsPerTask}; ` +
+            `3 runner processes (jobchain runner --nodes a|b|c${flags}); ${common}; a message per task submitted, runners ` +
+            `send tasks finished together on as one message (default --forward-batch 256); 4 hops a task; ${t3.msgsPerTask}; ` +
             `${t3.cpu}${phaseTrouble(t3.phases)}; nats-server ${server.version}`,
         },
         {
@@ -496,9 +518,18 @@ const suite: BenchSuite = {
           met: tb.perSec >= 10_000,
           note:
             `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${tb.runs.map(fmtInt).join(", ")}/s); the same 3 runners; the client ` +
-            `gathers submissions into batch messages (JobChainClient batch: ${BATCH}, jobchain submit --batch ${BATCH}) and ` +
-            `runners forward them as batches; results stay one per task; ${tb.msgsPerTask}; ${tb.cpu}${phaseTrouble(tb.phases)}; ` +
-            `${fmtInt(tb.perSec / bull.perSec)}x BullMQ`,
+            `gathers submissions into batch messages too (JobChainClient batch: ${BATCH}, jobchain submit --batch ${BATCH}); ` +
+            `results stay one per task; ${tb.msgsPerTask}; ${tb.cpu}${phaseTrouble(tb.phases)}; ` +
+            `${(tb.perSec / bull.perSec).toFixed(1)}x BullMQ`,
+        },
+        {
+          name: "NATS 3-job linear, a runner process per job, a message per task on every hop",
+          value: ts.perSec,
+          unit: "tasks/s",
+          note:
+            `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${ts.runs.map(fmtInt).join(", ")}/s); 3 runner processes with ` +
+            `--forward-batch 1; ${common}; ${ts.msgsPerTask}; ${ts.cpu}${phaseTrouble(ts.phases)}; ` +
+            `${(ts.perSec / bull.perSec).toFixed(1)}x BullMQ`,
         },
         {
           name: "NATS 3-job linear, one runner process for all jobs",
