@@ -19,6 +19,7 @@ import {
 import { H, InstanceBus, describe, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
+import { watchIdle, type IdleWatch } from "./idle-memory.ts";
 import { RunnerMetrics, serveMetrics } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
 import { SharedRateLimiters } from "./ratelimit.ts";
@@ -45,6 +46,11 @@ export interface RunnerOptions {
   tracer?: Tracer | undefined;
   /** Serve /metrics, /healthz and /readyz on this port. */
   metricsPort?: number | undefined;
+  /**
+   * Milliseconds without work after which the runner lets V8 return unused heap to the operating system (once
+   * per idle period). Default 1000; 0 turns it off.
+   */
+  releaseMemoryAfterIdleMs?: number | undefined;
 }
 
 interface RegionRuntime {
@@ -88,6 +94,7 @@ export class Runner {
   private readonly subs: Subscription[] = [];
   private readonly limiters: SharedRateLimiters;
   private heartbeat: NodeJS.Timeout | undefined;
+  private idle: IdleWatch | undefined;
   private server: Server | undefined;
   private stopping = false;
   private consuming = false;
@@ -165,6 +172,8 @@ export class Runner {
       for (const node of rt.served) await this.consume(rt, node);
     }
     this.consuming = true;
+    const idleMs = this.options.releaseMemoryAfterIdleMs ?? 1000;
+    if (idleMs > 0) this.idle = watchIdle(() => this.inFlight.size === 0, idleMs);
     this.logger.info({ served: this.served }, "runner consuming");
   }
 
@@ -182,6 +191,7 @@ export class Runner {
     this.loops.push(
       (async () => {
         for await (const m of messages) {
+          this.idle?.active();
           if (this.stopping) {
             // Hand the message back at once instead of letting it wait out its ack deadline.
             m.nak();
@@ -196,6 +206,7 @@ export class Runner {
           const entry: InFlight = { msg: m, since: Date.now(), tasks: [] };
           this.inFlight.add(entry);
           void this.handle(rt, node, entry).finally(() => {
+            this.idle?.active();
             this.inFlight.delete(entry);
             this.semaphore.release();
           });
@@ -414,6 +425,7 @@ export class Runner {
     for (const f of this.inFlight) f.msg.nak();
     await Promise.allSettled(this.loops);
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.idle?.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     for (const rt of this.instances) for (const r of rt.regions.values()) await r.chain.markInputCompleted();
   }

@@ -42,6 +42,8 @@ const PACED_SECONDS = 2;
 const PACED_RUNS = 3;
 /** Runner flags besides the graph and nodes, e.g. "--concurrency 1000". */
 const RUNNER_ARGS = (env.BENCH_DIST_RUNNER_ARGS ?? "").split(/\s+/).filter(Boolean);
+/** Node flags for the runner processes, e.g. "--max-semi-space-size=1". */
+const RUNNER_NODE_ARGS = (env.BENCH_DIST_RUNNER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 /** Set to a directory to write a V8 CPU profile of every runner process there (written when it exits). */
 const CPU_PROF_DIR = env.BENCH_DIST_CPU_PROF;
 const BULL_FLOWS = 3_000;
@@ -229,7 +231,7 @@ async function startRunners(
       ["runner", config, "--graph", graph, ...(nodes ? ["--nodes", nodes] : []), "--nats", server.url, ...RUNNER_ARGS, ...extra],
       {
         name: `runner ${graph}${nodes ? ` --nodes ${nodes}` : ""}`,
-        nodeArgs: CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : [],
+        nodeArgs: [...RUNNER_NODE_ARGS, ...(CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
         env: { JOBCHAIN_LOG_LEVEL: "warn" },
       },
     ),
