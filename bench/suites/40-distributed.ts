@@ -104,6 +104,8 @@ class Driver {
   private wake: (() => void) | undefined;
   private error: unknown;
   private seq = 0;
+  /** Task ids are unique across drivers: a repeated id would measure the duplicate path, not a task. */
+  private readonly idPrefix = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-`;
   /** Tasks of an abandoned (time-capped) phase that still count when they finish; ignored. */
   private epoch = 0;
 
@@ -119,7 +121,7 @@ class Driver {
   }
 
   private submit(i: number): void {
-    const id = `t${++this.seq}`;
+    const id = `${this.idPrefix}${++this.seq}`;
     const epoch = this.epoch;
     const t0 = now();
     this.client.run({ i }, { graph: this.graph, id }).then(
@@ -465,6 +467,8 @@ const suite: BenchSuite = {
       const t1 = await throughput(d1, server, procs);
       checkAlive(procs);
       const loadedOne = rssNote(procs);
+      await sleep(IDLE_MS);
+      const idleAgainOne = rssNote(procs);
       await d1.close();
       await stopAll(procs);
       procs = [];
@@ -599,7 +603,8 @@ const suite: BenchSuite = {
           met: idleRss <= 80,
           note:
             `VmRSS ${IDLE_MS / 1000} s after ready, no traffic; per-job runners idle ${idlePerJob}, after load ` +
-            `${loadedPerJob}; the all-jobs runner after load ${loadedOne}`,
+            `${loadedPerJob}; the all-jobs runner after load ${loadedOne}, ${IDLE_MS / 1000} s later ${idleAgainOne} (runners ` +
+            `let V8 return unused heap after 1 s without work)`,
         },
       ];
     } finally {
