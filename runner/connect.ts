@@ -1,7 +1,7 @@
 // Connection options from flags and environment: URL, credentials (user/password, token, creds file, nkey seed)
 // and TLS. JOBCHAIN_NATS_URL is the default server; credentials come from files or the environment so that
 // Kubernetes can mount them from Secrets.
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 
 export interface NatsOptions {
@@ -39,6 +39,34 @@ export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsOp
   };
 }
 
+/** A credentials or TLS file given for the connection cannot be read. */
+export class NatsFileError extends Error {
+  override readonly name = "NatsFileError";
+  readonly file: string;
+  constructor(what: string, file: string, cause: unknown) {
+    const reason = (cause as NodeJS.ErrnoException)?.code === "ENOENT" ? "no such file" : ((cause as Error)?.message ?? String(cause));
+    super(`cannot read the ${what} '${file}': ${reason}`, { cause });
+    this.file = file;
+  }
+}
+
+function readFile(what: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new NatsFileError(what, file, err);
+  }
+}
+
+function checkReadable(what: string, file: string | undefined): void {
+  if (!file) return;
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    throw new NatsFileError(what, file, err);
+  }
+}
+
 export function connectionOptions(o: NatsOptions): ConnectionOptions {
   const servers = (o.url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim());
   const opts: ConnectionOptions = {
@@ -57,8 +85,11 @@ export function connectionOptions(o: NatsOptions): ConnectionOptions {
     opts.pass = o.password;
   }
   if (o.token !== undefined) opts.token = o.token;
-  if (o.credsFile) opts.authenticator = credsAuthenticator(readFileSync(o.credsFile));
-  else if (o.nkeyFile) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(o.nkeyFile, "utf8").trim()));
+  if (o.credsFile) opts.authenticator = credsAuthenticator(readFile("credentials file (--nats-creds)", o.credsFile));
+  else if (o.nkeyFile) opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFile("nkey seed file (--nats-nkey)", o.nkeyFile).toString("utf8").trim()));
+  checkReadable("TLS CA file (--nats-tls-ca)", o.tlsCa);
+  checkReadable("TLS certificate file (--nats-tls-cert)", o.tlsCert);
+  checkReadable("TLS key file (--nats-tls-key)", o.tlsKey);
   if (o.tlsCa || o.tlsCert) {
     opts.tls = {
       ...(o.tlsCa ? { caFile: o.tlsCa } : {}),

@@ -3,6 +3,7 @@ import { execSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { operatorSetup } from "./helpers/jwt.ts";
 import { startNats } from "./harness/nats.ts";
 import { cli } from "./helpers/cli.ts";
 import { mathConfig } from "./helpers/graphs.ts";
@@ -92,6 +93,27 @@ describe("distributed extras", { timeout: 120_000 }, () => {
     await runner(config.dir, ["--graph", "linear", ...tlsArgs], tls.url.replace("nats://", "tls://"));
     const t = await cli(["submit", "--graph", "linear", "--input", '{"v":4}', "--nats", tls.url.replace("nats://", "tls://"), ...tlsArgs]);
     expect({ stderr: t.stderr, results: t.lines.map((l) => l.result) }).toEqual({ stderr: "", results: [{ v: 115 }] });
+  });
+
+  it("connects with a .creds file (JWT) to a server in operator mode, from the flag or JOBCHAIN_NATS_CREDS", async () => {
+    const setup = operatorSetup();
+    const creds = path.join(config.dir, "runner.creds");
+    const foreign = path.join(config.dir, "foreign.creds");
+    writeFileSync(creds, setup.creds, { mode: 0o600 });
+    writeFileSync(foreign, setup.foreignCreds, { mode: 0o600 });
+    await using op = await startNats({ extraConfig: setup.serverConfig });
+    await runner(config.dir, ["--graph", "linear", "--nats-creds", creds], op.url);
+    const r = await cli(["submit", "--graph", "linear", "--input", '{"v":5}', "--nats", op.url], { env: { JOBCHAIN_NATS_CREDS: creds } });
+    expect({ stderr: r.stderr, results: r.lines.map((l) => l.result) }).toEqual({ stderr: "", results: [{ v: 116 }] });
+    for (const args of [[], ["--nats-creds", foreign]]) {
+      const denied = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", op.url, ...args]);
+      expect(denied.code).toBe(2);
+      expect(denied.stderr).toMatch(/cannot connect to NATS/);
+      expect(denied.stderr).not.toMatch(/\n\s+at /);
+    }
+    const missing = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", op.url, "--nats-creds", path.join(config.dir, "nope.creds")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read the credentials file \(--nats-creds\) '.*nope\.creds': no such file\n  hint: check the path/);
   });
 
   it("serves a pool: its nodes run in one process, the rest elsewhere", async () => {
