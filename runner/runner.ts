@@ -20,6 +20,7 @@ import { H, InstanceBus, describe, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { watchIdle, type IdleWatch } from "./idle-memory.ts";
+import { outboxFor, type Outbox } from "./publisher.ts";
 import { RunnerMetrics, serveMetrics } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
 import { SharedRateLimiters } from "./ratelimit.ts";
@@ -93,6 +94,7 @@ export class Runner {
   private readonly loops: Promise<void>[] = [];
   private readonly subs: Subscription[] = [];
   private readonly limiters: SharedRateLimiters;
+  private readonly outbox: Outbox;
   private heartbeat: NodeJS.Timeout | undefined;
   private idle: IdleWatch | undefined;
   private server: Server | undefined;
@@ -104,6 +106,7 @@ export class Runner {
     this.logger = options.logger ?? createLogger({ name: "jobchain-runner" });
     this.semaphore = new Semaphore(options.concurrency ?? 256);
     this.limiters = new SharedRateLimiters(options.nc);
+    this.outbox = outboxFor(options.nc);
   }
 
   /** Creates what the served nodes need in NATS and starts consuming. Resolves once consuming. */
@@ -137,6 +140,8 @@ export class Runner {
           },
         },
         { maxTasks: Math.max(1, this.options.forwardBatch ?? 256), maxBytes: Math.floor(bus.messageLimit / 3) },
+        // A batch closes when the connection's writes go out, so its publish leaves in the same write.
+        (close) => this.outbox.defer(close),
       );
       this.instances.push({
         graph,
@@ -275,7 +280,7 @@ export class Runner {
       const headerTrace = tasks.length === 1 ? carrierFromHeaders(m.headers) : undefined;
       const results = await Promise.all(tasks.map((env) => this.processTask(rt, node, env, env.trace ?? headerTrace)));
       ok = results.every(Boolean);
-      m.ack();
+      this.outbox.defer(() => m.ack());
     } catch (err) {
       ok = false;
       await this.onHandlingError(rt, node, m, tasks, err);

@@ -1,0 +1,24 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { startNats } from "../test/harness/nats.ts";
+import { JobChainClient } from "../runner/index.ts";
+const nats = await startNats();
+const dir = mkdtempSync(path.join(os.tmpdir(), "cp-"));
+writeFileSync(path.join(dir, "jobchain.yaml"), "jobs:\n  a: {type: Echo}\n  b: {type: Echo}\n  c: {type: Echo}\ngraphs:\n  g:\n    a: {next: [b]}\n    b: {next: [c]}\n    c: {}\n");
+const r = spawn(process.execPath, ["bin/jobchain.js", "runner", dir, "--nats", nats.url], { stdio: ["ignore", "ignore", "pipe"] });
+await new Promise<void>((res) => r.stderr!.on("data", (d) => String(d).includes("serving") && res()));
+const nc = await connect(nats.connectOptions);
+const client = new JobChainClient({ nc });
+await client.run({ w: 1 }, { graph: "g", id: "warm" });
+const N = 40000, W = 2000; let done = 0, sub = 0;
+const c0 = process.cpuUsage(); const t0 = performance.now();
+await new Promise<void>((resolve) => {
+  const pump = () => { while (sub < N && sub - done < W) { const i = sub++; client.run({ i }, { graph: "g", id: `x${i}` }).then(() => { done++; if (done === N) resolve(); else pump(); }); } };
+  pump();
+});
+const dt = performance.now() - t0; const c = process.cpuUsage(c0);
+console.log(Math.round(N / dt * 1000), "tasks/s; client cpu/task", ((c.user + c.system) / N).toFixed(1), "µs");
+r.kill("SIGTERM"); await client.close(); await nc.close(); await nats.stop();
