@@ -42,7 +42,6 @@ const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateW
 
 /** Message header names. */
 export const H = {
-  taskId: "Jc-Task-Id",
   /** On a result message: a repeat of a result recorded earlier (see announceResult), not a new one. */
   repeat: "Jc-Repeat",
   from: "Jc-From",
@@ -238,10 +237,9 @@ export class InstanceBus {
     return this.publisher.publish(this.names.nodeSubject(node), body, { msgId, headers: hdrs });
   }
 
-  /** Publishes one task's message to `node`, with its id (and trace context) in headers. */
+  /** Publishes one task's message to `node`, with its trace context in headers. */
   publishWork(node: string, env: WorkEnvelope, msgId: string): Promise<StoredAck> {
     const h = natsHeaders();
-    h.set(H.taskId, env.id);
     writeTrace(env.trace, h);
     const { trace: _inHeaders, ...rest } = env;
     return this.publishWorkText(node, JSON.stringify(rest), msgId, h);
@@ -258,10 +256,8 @@ export class InstanceBus {
    */
   async publishResult(record: ResultRecord): Promise<boolean> {
     const body = await this.encodeBody(record, `result/${record.id}`);
-    const h = natsHeaders();
-    h.set(H.taskId, record.id);
     try {
-      await this.publisher.publish(this.names.resultSubject(record.id), body, { headers: h });
+      await this.publisher.publish(this.names.resultSubject(record.id), body);
       return true;
     } catch (err) {
       if (!(err instanceof PublishRejectedError && err.errCode === ERR.maxMsgsPerSubject)) throw err;
@@ -280,7 +276,6 @@ export class InstanceBus {
     const stored = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: subject });
     if (!stored) return;
     const h = natsHeaders();
-    h.set(H.taskId, taskId);
     h.set(H.repeat, "1");
     this.nc.publish(subject, stored.data, { headers: h });
   }

@@ -16,7 +16,7 @@ import {
   type TaskErrorInfo,
   type TaskOutcome,
 } from "../core/index.ts";
-import { H, InstanceBus, describe, type BusOptions } from "./bus.ts";
+import { InstanceBus, describe, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { watchIdle, type IdleWatch } from "./idle-memory.ts";
@@ -131,10 +131,9 @@ export class Runner {
       const forwarder = new Forwarder(
         {
           publish: (to, body, msgId, task) => {
-            // A message of one task says which (for heartbeats and tools) and carries its trace in headers.
-            if (!task) return bus.publishWorkText(to, body, msgId);
+            // A message of one task carries its trace context in headers, where other tools look for it.
+            if (!task?.trace) return bus.publishWorkText(to, body, msgId);
             const h = natsHeaders();
-            h.set(H.taskId, task.id);
             writeTrace(task.trace, h);
             return bus.publishWorkText(to, body, msgId, h);
           },

@@ -23,7 +23,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JobChain, instantiate, loadConfig } from "../../core/index.ts";
 import { JobChainClient } from "../../runner/index.ts";
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
-import type { BenchRow, BenchSuite } from "../types.ts";
+import type { BenchSuite } from "../types.ts";
 import { trial as bullTrial } from "./lib/bullmq-flow.ts";
 import { HOPS, pipelineFullLoad, pipelinePaced, startPipeline } from "./lib/pipeline.ts";
 import { cpuMs, spawnCli, stopAll, type CliProcess } from "./lib/procs.ts";
