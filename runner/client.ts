@@ -108,6 +108,16 @@ export class JobChainClient {
     return idle;
   }
 
+  /** Watches whose results are being followed, by the selector they were asked for (the fast path). */
+  private readonly following = new Map<string, Watch>();
+
+  private async followed(graph: string): Promise<Watch> {
+    const w = await this.watch(graph);
+    await this.follow(w);
+    this.following.set(graph, w);
+    return w;
+  }
+
   private watch(graph: string): Promise<Watch> {
     let w = this.watches.get(graph);
     if (!w) {
@@ -129,19 +139,19 @@ export class JobChainClient {
    */
   private follow(w: Watch): Promise<void> {
     w.started ??= (async () => {
-      const sub = this.options.nc.subscribe(w.bus.names.resultWildcard);
-      w.subscription = sub;
-      void (async () => {
-        for await (const m of sub) {
-          let record: ResultRecord;
+      w.subscription = this.options.nc.subscribe(w.bus.names.resultWildcard, {
+        callback: (err, m) => {
+          if (err) return;
+          const repeat = m.headers?.get(H.repeat) === "1";
           try {
-            record = await w.bus.decodeBody<ResultRecord>(m.data);
+            const record = w.bus.decodeBody<ResultRecord>(m.data);
+            if (record instanceof Promise) record.then((r) => this.deliver(w, stripRecord(r), repeat), () => undefined);
+            else this.deliver(w, stripRecord(record), repeat);
           } catch {
-            continue;
+            // not a result record: ignore
           }
-          this.deliver(w, stripRecord(record), m.headers?.get(H.repeat) === "1");
-        }
-      })();
+        },
+      });
       await this.options.nc.flush();
       this.watchReconnects();
     })();
@@ -184,22 +194,17 @@ export class JobChainClient {
    * Submitting the same id again within the duplicate window is ignored (`duplicate: true`).
    */
   async submit(task: unknown, options: ClientSubmitOptions): Promise<Submitted> {
-    const w = await this.watch(options.graph);
-    await this.follow(w);
+    const w = this.following.get(options.graph) ?? (await this.followed(options.graph));
     const env = this.envelope(w, task, options.id, options.timeout);
     const id = env.id;
     const span = this.options.tracer?.startSpan(`submit ${w.descriptor.id}`, { attributes: { "jobchain.task_id": id } });
     try {
       if (span) env.trace = carrierOf(otelApi().trace.setSpan(otelApi().context.active(), span));
       if ((this.options.batch ?? 1) > 1) return await this.gather(w, env);
-      let duplicate = true;
-      await Promise.all(
-        w.descriptor.heads.map(async (head) => {
-          const ack = await this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`));
-          if (!ack.duplicate) duplicate = false;
-        }),
-      );
-      return { id, graph: w.descriptor.id, duplicate };
+      const heads = w.descriptor.heads;
+      const publish = (head: string) => this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`));
+      const acks = heads.length === 1 ? [await publish(heads[0]!)] : await Promise.all(heads.map(publish));
+      return { id, graph: w.descriptor.id, duplicate: acks.every((a) => a.duplicate) };
     } finally {
       span?.end();
     }
@@ -226,8 +231,7 @@ export class JobChainClient {
    * all are stored. A batch submitted again unchanged is recognised as a duplicate.
    */
   async submitBatch(tasks: unknown[], options: Omit<ClientSubmitOptions, "id"> & { batchSize?: number }): Promise<Submitted[]> {
-    const w = await this.watch(options.graph);
-    await this.follow(w);
+    const w = this.following.get(options.graph) ?? (await this.followed(options.graph));
     const envs = tasks.map((t) => this.envelope(w, t, undefined, options.timeout));
     const size = Math.max(1, options.batchSize ?? 256);
     const out: Submitted[] = [];
@@ -312,8 +316,7 @@ export class JobChainClient {
     id: string,
     options: { graph: string; timeout?: number | undefined; task?: unknown; check?: boolean | undefined },
   ): Promise<TaskOutcome> {
-    const w = await this.watch(options.graph);
-    await this.follow(w);
+    const w = this.following.get(options.graph) ?? (await this.followed(options.graph));
     const early = w.recent.get(id);
     if (early) {
       w.recent.delete(id);
@@ -381,8 +384,7 @@ export class JobChainClient {
 
   /** Every result recorded for the instance from now on, in the order they are recorded. */
   async *results(graph: string, signal?: AbortSignal): AsyncGenerator<TaskOutcome> {
-    const w = await this.watch(graph);
-    await this.follow(w);
+    const w = this.following.get(graph) ?? (await this.followed(graph));
     const queue: TaskOutcome[] = [];
     let wake: (() => void) | undefined;
     const listener = (o: TaskOutcome): void => {

@@ -201,7 +201,7 @@ export class Runner {
             m.nak();
             continue;
           }
-          await this.semaphore.acquire();
+          if (!this.semaphore.tryAcquire()) await this.semaphore.acquire();
           if (this.stopping) {
             this.semaphore.release();
             m.nak();
@@ -272,7 +272,8 @@ export class Runner {
     let ok = true;
     let tasks: WorkEnvelope[] = [];
     try {
-      const body = await rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
+      const decoded = rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
+      const body = decoded instanceof Promise ? await decoded : decoded;
       // A batch: every task runs as if it came alone.
       tasks = isBatch(body) ? body.batch : [body];
       entry.tasks = tasks.map((t) => t.id);

@@ -36,7 +36,7 @@ const WARMUP = Number(env.BENCH_DIST_WARMUP ?? 3_000);
 /** Tasks awaiting their results at once (submitted, result not yet received). */
 const WINDOW = Number(env.BENCH_DIST_WINDOW ?? 2_000);
 /** Full-load runs per layout; the median is reported. */
-const RUNS = Number(env.BENCH_DIST_RUNS ?? 3);
+const RUNS = Number(env.BENCH_DIST_RUNS ?? 5);
 const PACED_SECONDS = 2;
 /** Paced runs per latency figure; the median run (by p50) is reported. */
 const PACED_RUNS = 3;
