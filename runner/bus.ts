@@ -245,12 +245,13 @@ export class InstanceBus {
     return this.encodeText(json, `work/${msgId}`).then((body) => this.publisher.publish(subject, body, { msgId, headers: hdrs }));
   }
 
-  /** Publishes one task's message to `node`, with its trace context in headers. */
+  /** Publishes one task's message to `node`, with its trace context (if any) in headers. */
   publishWork(node: string, env: WorkEnvelope, msgId: string): Promise<StoredAck> {
+    if (!env.trace) return this.publishWorkText(node, JSON.stringify(env), msgId);
+    // In headers for every tool that looks there; in the body too, so runners need not decode headers.
     const h = natsHeaders();
     writeTrace(env.trace, h);
-    const { trace: _inHeaders, ...rest } = env;
-    return this.publishWorkText(node, JSON.stringify(rest), msgId, h);
+    return this.publishWorkText(node, JSON.stringify(env), msgId, h);
   }
 
   /** Publishes several tasks' messages to `node` as one batch message; `msgId` de-duplicates it as a whole. */

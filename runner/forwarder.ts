@@ -88,10 +88,12 @@ export class Forwarder {
         const [only] = items;
         sent = this.sink.publish(to, only!.json, only!.msgId, only!.env);
       } else {
-        const id = createHash("sha256");
-        for (const it of items) id.update(it.msgId).update("\u0000");
+        const id = createHash("sha256")
+          .update(items.map((it) => it.msgId).join("\u0000"))
+          .digest("base64url")
+          .slice(0, 32);
         const body = BATCH_OPEN + items.map((it) => it.json).join(",") + BATCH_CLOSE;
-        sent = this.sink.publish(to, body, `batch:${id.digest("base64url").slice(0, 32)}|${to}`, undefined);
+        sent = this.sink.publish(to, body, `batch:${id}|${to}`, undefined);
       }
     } catch (err) {
       sent = Promise.reject(err);

@@ -277,7 +277,8 @@ export class Runner {
       // A batch: every task runs as if it came alone.
       tasks = isBatch(body) ? body.batch : [body];
       entry.tasks = tasks.map((t) => t.id);
-      const headerTrace = tasks.length === 1 ? carrierFromHeaders(m.headers) : undefined;
+      // JobChain puts a task's trace context in its envelope; headers (which cost a decode) only as a fallback.
+      const headerTrace = this.options.tracer && tasks.length === 1 && !tasks[0]!.trace ? carrierFromHeaders(m.headers) : undefined;
       const results = await Promise.all(tasks.map((env) => this.processTask(rt, node, env, env.trace ?? headerTrace)));
       ok = results.every(Boolean);
       this.outbox.defer(() => m.ack());
