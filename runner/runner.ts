@@ -35,7 +35,10 @@ export interface RunnerOptions {
   nodes?: string[] | undefined;
   /** Serve only the nodes of this pool. */
   pool?: string | undefined;
-  /** Messages worked on at once by this process. Default 256. */
+  /**
+   * Tasks worked on at once by this process (a batch message holds several), and the most messages it holds.
+   * Default 256.
+   */
   concurrency?: number | undefined;
   /**
    * Most tasks in one message to the next node. Tasks that finish in the same turn of the event loop and go to
@@ -88,7 +91,13 @@ export class Runner {
   readonly logger: Logger;
   private readonly options: RunnerOptions;
   private readonly instances: InstanceRuntime[] = [];
+  /** Messages in hand (bounds what is pulled). */
   private readonly semaphore: Semaphore;
+  /**
+   * Tasks running. Separate from messages: a batch message waits for task slots without holding any, so
+   * messages can never hold every slot while waiting for more.
+   */
+  private readonly taskSlots: Semaphore;
   private readonly inFlight = new Set<InFlight>();
   private readonly consumers: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
@@ -105,6 +114,7 @@ export class Runner {
     this.options = options;
     this.logger = options.logger ?? createLogger({ name: "jobchain-runner" });
     this.semaphore = new Semaphore(options.concurrency ?? 256);
+    this.taskSlots = new Semaphore(options.concurrency ?? 256);
     this.limiters = new SharedRateLimiters(options.nc);
     this.outbox = outboxFor(options.nc);
   }
@@ -279,7 +289,7 @@ export class Runner {
       entry.tasks = tasks.map((t) => t.id);
       // JobChain puts a task's trace context in its envelope; headers (which cost a decode) only as a fallback.
       const headerTrace = this.options.tracer && tasks.length === 1 && !tasks[0]!.trace ? carrierFromHeaders(m.headers) : undefined;
-      const results = await Promise.all(tasks.map((env) => this.processTask(rt, node, env, env.trace ?? headerTrace)));
+      const results = await Promise.all(tasks.map((env) => this.runTask(rt, node, env, env.trace ?? headerTrace)));
       ok = results.every(Boolean);
       this.outbox.defer(() => m.ack());
     } catch (err) {
@@ -287,6 +297,16 @@ export class Runner {
       await this.onHandlingError(rt, node, m, tasks, err);
     } finally {
       this.metrics.finished(graphId, node, (performance.now() - t0) / 1000, ok);
+    }
+  }
+
+  /** processTask within the runner's task concurrency. */
+  private async runTask(rt: InstanceRuntime, node: string, env: WorkEnvelope, trace: TraceCarrier | undefined): Promise<boolean> {
+    if (!this.taskSlots.tryAcquire()) await this.taskSlots.acquire();
+    try {
+      return await this.processTask(rt, node, env, trace);
+    } finally {
+      this.taskSlots.release();
     }
   }
 

@@ -90,6 +90,18 @@ describe("distributed runners", () => {
     }
   });
 
+  it("holds --concurrency as tasks at once, also when tasks arrive in batch messages", async () => {
+    await runner(["--graph", "probed", "--nodes", "a"]);
+    await runner(["--graph", "probed", "--nodes", "probe", "--concurrency", "3"]);
+    const inputs = path.join(config.dir, "probe.jsonl");
+    writeFileSync(inputs, Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: `p${i}`, sleep_ms: 30 })).join("\n") + "\n");
+    // One submission batch: node a forwards all 30 tasks to the probe in one message.
+    const r = await cli(["submit", "--graph", "probed", "--inputs", inputs, "--batch", "30", "--nats", nats.url]);
+    expect({ code: r.code, stderr: r.stderr, n: r.lines.length }).toEqual({ code: 0, stderr: "", n: 30 });
+    const peak = Math.max(...r.lines.map((l) => (l.result as { peak: number }).peak));
+    expect(peak).toBe(3);
+  });
+
   it("ignores a repeated submission of the same task id and returns the one recorded result", async () => {
     const first = await cli(["submit", "--graph", "linear", "--input", '{"id":"dup-1","v":5}', "--nats", nats.url, "--no-wait"]);
     expect(first.lines).toEqual([{ id: "dup-1", graph: "linear", status: "submitted", task: { id: "dup-1", v: 5 } }]);

@@ -12,7 +12,7 @@ Serves graph nodes over NATS JetStream until SIGTERM or SIGINT, then drains: sto
 back) the messages in hand, and exits 0. Several runners may serve the same nodes (replicas) or different ones.
   --graph ID        serve this graph instance (repeatable; default: all)
   --nodes a,b       serve only these nodes      --pool NAME   serve the nodes of this pool
-  --concurrency N   messages worked on at once (default 256)
+  --concurrency N   tasks worked on at once, also the most messages held (default 256)
   --forward-batch N most tasks in one message to the next node: tasks finished in the same moment travel
                     together (default 256; 1 sends a message per task)
   --metrics-port P  Prometheus metrics on /metrics, health on /healthz and /readyz

@@ -30,6 +30,19 @@ export class Crash extends Job {
   }
 }
 
+/** Reports the most runs of itself at once in this process so far (for concurrency limits). */
+let running = 0;
+let peak = 0;
+export class Probe extends Job {
+  async run(task) {
+    running++;
+    peak = Math.max(peak, running);
+    await new Promise((r) => setTimeout(r, task.sleep_ms ?? 20));
+    running--;
+    return { peak };
+  }
+}
+
 /** Fails on its first attempt of every task. */
 export class Flaky extends Job {
   run(task, ctx) {
@@ -48,6 +61,7 @@ jobs:
   flaky: {type: Flaky, retry: {attempts: 3, backoff: 0.01}}
   keep: {type: Add, save_result: true, properties: {k: 1000}}
   crash: {type: Crash}
+  probe: {type: Probe}
 graphs:
   linear:
     a: {next: [b]}
@@ -66,6 +80,9 @@ graphs:
     flaky: {}
   crashing:
     crash: {}
+  probed:
+    a: {next: [probe]}
+    probe: {}
 `;
 
 /** Writes the math configuration to a temp dir; returns its path and a cleanup. */
