@@ -284,6 +284,10 @@ export class Runner {
     try {
       const decoded = rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
       const body = decoded instanceof Promise ? await decoded : decoded;
+      if (isBatch(body) && body.batch.length > 1 && m.info.deliveryCount > 1) {
+        await this.split(rt, node, m, body.batch);
+        return;
+      }
       // A batch: every task runs as if it came alone.
       tasks = isBatch(body) ? body.batch : [body];
       entry.tasks = tasks.map((t) => t.id);
@@ -298,6 +302,18 @@ export class Runner {
     } finally {
       this.metrics.finished(graphId, node, (performance.now() - t0) / 1000, ok);
     }
+  }
+
+  /**
+   * A batch that comes back (the runner that had it died, or gave it up) is split into a message per task, so a
+   * task that crashes runners fails alone, after its own deliveries, instead of failing its whole batch. The
+   * message ids derive from the batch's, so a split repeated after another crash is de-duplicated.
+   */
+  private async split(rt: InstanceRuntime, node: string, m: JsMsg, batch: WorkEnvelope[]): Promise<void> {
+    const base = m.headers?.get("Nats-Msg-Id") || `${rt.bus.names.stream}:${m.info.streamSequence}`;
+    await Promise.all(batch.map((env) => rt.bus.publishWork(node, env, `${base}|${env.id}`)));
+    this.outbox.defer(() => m.ack());
+    this.logger.info({ graph: rt.graph.id, node, tasks: batch.length, delivery: m.info.deliveryCount }, "batch came back: split into a message per task");
   }
 
   /** processTask within the runner's task concurrency. */

@@ -129,6 +129,24 @@ describe("fault injection", { timeout: 300_000 }, () => {
     expect(died).toHaveLength(2);
   });
 
+  it("a poison task in a batch fails alone: the batch that comes back is split into a message per task", async () => {
+    await using nats = await startNats();
+    const flags = ["--graph", "poisoned", "--ack-wait", "1", "--max-deliver", "3"];
+    procs.push(await startRunner(config.dir, [...flags, "--nodes", "a"], nats.url));
+    const crashers = await Promise.all([1, 2, 3, 4, 5].map(() => startRunner(config.dir, [...flags, "--nodes", "crashif"], nats.url)));
+    procs.push(...crashers);
+    const inputs = path.join(config.dir, "poisoned.jsonl");
+    const tasks = [1, 2, 3, 4, 5, 6].map((n) => (n === 4 ? { id: "poison", n, crash: true } : { id: `ok${n}`, n }));
+    writeFileSync(inputs, tasks.map((t) => JSON.stringify(t)).join("\n") + "\n");
+    // One submission batch: node a sends all six on to crashif as one message.
+    const r = await cli(["submit", "--graph", "poisoned", "--inputs", inputs, "--batch", "6", "--nats", nats.url], { timeoutMs: 90_000 });
+    const byId = Object.fromEntries(r.lines.map((l) => [l.id, l]));
+    expect(Object.keys(byId).sort()).toEqual(["ok1", "ok2", "ok3", "ok5", "ok6", "poison"]);
+    for (const n of [1, 2, 3, 5, 6]) expect(byId[`ok${n}`]).toMatchObject({ status: "succeeded", result: { ok: n } });
+    expect(byId.poison).toMatchObject({ status: "failed", error: { job: "crashif", message: "no runner completed this job in 3 deliveries" } });
+    expect(r.code).toBe(1);
+  });
+
   it("restart of nats-server (file storage) mid-run: 0 lost, 0 duplicated", async () => {
     await using nats = await startNats();
     await runners(nats, "diamond", [["a"], ["b", "c"], ["d"]]);

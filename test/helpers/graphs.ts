@@ -43,6 +43,14 @@ export class Probe extends Job {
   }
 }
 
+/** Kills its own process for a task that asks for it (a poison task among good ones). */
+export class CrashIf extends Job {
+  run(task) {
+    if (task.crash) process.kill(process.pid, "SIGKILL");
+    return { ok: task.n };
+  }
+}
+
 /** Fails on its first attempt of every task. */
 export class Flaky extends Job {
   run(task, ctx) {
@@ -62,6 +70,7 @@ jobs:
   keep: {type: Add, save_result: true, properties: {k: 1000}}
   crash: {type: Crash}
   probe: {type: Probe}
+  crashif: {type: CrashIf}
 graphs:
   linear:
     a: {next: [b]}
@@ -83,6 +92,9 @@ graphs:
   probed:
     a: {next: [probe]}
     probe: {}
+  poisoned:
+    a: {next: [crashif]}
+    crashif: {}
 `;
 
 /** Writes the math configuration to a temp dir; returns its path and a cleanup. */
