@@ -39,7 +39,7 @@ const WINDOW = Number(env.BENCH_DIST_WINDOW ?? 2_000);
 const RUNS = Number(env.BENCH_DIST_RUNS ?? 5);
 const PACED_SECONDS = 2;
 /** Paced runs per latency figure; the median run (by p50) is reported. */
-const PACED_RUNS = 3;
+const PACED_RUNS = 5;
 /** Runner flags besides the graph and nodes, e.g. "--concurrency 1000". */
 const RUNNER_ARGS = (env.BENCH_DIST_RUNNER_ARGS ?? "").split(/\s+/).filter(Boolean);
 /** Node flags for the runner processes, e.g. "--max-semi-space-size=1". */
