@@ -427,36 +427,34 @@ const suite: BenchSuite = {
       procs = await startRunners(server, config, "per_job", ["a", "b", "c"]);
       await sleep(IDLE_MS);
       const idlePerJob = rssNote(procs);
-      const d3 = new Driver(nc, "per_job");
-      drivers.push(d3);
-      await d3.start();
-      const t3 = await throughput(d3, server, procs);
-      checkAlive(procs);
-      const loadedPerJob = rssNote(procs);
+      const drive = async <T>(graph: string, batch: number, use: (d: Driver) => Promise<T>): Promise<T> => {
+        const d = new Driver(nc!, graph, batch);
+        drivers.push(d);
+        await d.start();
+        const out = await use(d);
+        checkAlive(procs);
+        await d.close();
+        return out;
+      };
+      let loadedPerJob = "";
+      let half = 0;
       const engine = await engineTime(config);
-      const half = Math.max(100, Math.round(t3.perSec / 2));
       const paced: Phase[] = [];
-      for (let r = 0; r < PACED_RUNS; r++) paced.push(await d3.paced(half, PACED_SECONDS));
-      checkAlive(procs);
-      await d3.close();
+      const t3 = await drive("per_job", 1, async (d) => {
+        const t = await throughput(d, server!, procs);
+        loadedPerJob = rssNote(procs);
+        half = Math.max(100, Math.round(t.perSec / 2));
+        for (let r = 0; r < PACED_RUNS; r++) paced.push(await d.paced(half, PACED_SECONDS));
+        return t;
+      });
       // The same runners, with submissions gathered into batch messages (client option `batch`, submit --batch).
-      const db = new Driver(nc, "per_job", BATCH);
-      drivers.push(db);
-      await db.start();
-      const tb = await throughput(db, server, procs);
-      checkAlive(procs);
-      await db.close();
+      const tb = await drive("per_job", BATCH, (d) => throughput(d, server!, procs));
       await stopAll(procs);
       procs = [];
 
       // A runner per job again, every task in a message of its own on every hop (no forwarding batches).
       procs = await startRunners(server, config, "per_task", ["a", "b", "c"], ["--forward-batch", "1"]);
-      const ds = new Driver(nc, "per_task");
-      drivers.push(ds);
-      await ds.start();
-      const ts = await throughput(ds, server, procs);
-      checkAlive(procs);
-      await ds.close();
+      const ts = await drive("per_task", 1, (d) => throughput(d, server!, procs));
       await stopAll(procs);
       procs = [];
 
@@ -464,15 +462,10 @@ const suite: BenchSuite = {
       procs = await startRunners(server, config, "one_runner", [undefined]);
       await sleep(IDLE_MS);
       const idleRss = procs[0]!.rssMB() ?? Number.NaN;
-      const d1 = new Driver(nc, "one_runner");
-      drivers.push(d1);
-      await d1.start();
-      const t1 = await throughput(d1, server, procs);
-      checkAlive(procs);
+      const t1 = await drive("one_runner", 1, (d) => throughput(d, server!, procs));
       const loadedOne = rssNote(procs);
       await sleep(IDLE_MS);
       const idleAgainOne = rssNote(procs);
-      await d1.close();
       await stopAll(procs);
       procs = [];
 
