@@ -47,13 +47,13 @@ export class RunnerMetrics {
   /** Prometheus text exposition format. */
   render(): string {
     const lines = [
-      "# HELP jobchain_node_processed_total Messages a node finished (succeeded or failed).",
+      "# HELP jobchain_node_processed_total Tasks a node finished (succeeded or failed), alone or in batch messages.",
       "# TYPE jobchain_node_processed_total counter",
-      "# HELP jobchain_node_failed_total Messages whose task failed at this node.",
+      "# HELP jobchain_node_failed_total Tasks that failed at this node (or in the nodes it ran in memory after it).",
       "# TYPE jobchain_node_failed_total counter",
-      "# HELP jobchain_node_in_flight Messages a node is working on now.",
+      "# HELP jobchain_node_in_flight Tasks a node is working on now.",
       "# TYPE jobchain_node_in_flight gauge",
-      "# HELP jobchain_node_duration_seconds Time from receipt to acknowledgement of a message.",
+      "# HELP jobchain_node_duration_seconds Time from receipt of a task's message to the task's output being stored.",
       "# TYPE jobchain_node_duration_seconds histogram",
     ];
     for (const [k, m] of this.nodes) {

@@ -276,10 +276,7 @@ export class Runner {
 
   private async handle(rt: InstanceRuntime, node: string, entry: InFlight): Promise<void> {
     const m = entry.msg;
-    const t0 = performance.now();
-    const graphId = rt.graph.id;
-    this.metrics.started(graphId, node);
-    let ok = true;
+    const received = performance.now();
     let tasks: WorkEnvelope[] = [];
     try {
       const decoded = rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
@@ -293,14 +290,10 @@ export class Runner {
       entry.tasks = tasks.map((t) => t.id);
       // JobChain puts a task's trace context in its envelope; headers (which cost a decode) only as a fallback.
       const headerTrace = this.options.tracer && tasks.length === 1 && !tasks[0]!.trace ? carrierFromHeaders(m.headers) : undefined;
-      const results = await Promise.all(tasks.map((env) => this.runTask(rt, node, env, env.trace ?? headerTrace)));
-      ok = results.every(Boolean);
+      await Promise.all(tasks.map((env) => this.runTask(rt, node, env, env.trace ?? headerTrace, received)));
       this.outbox.defer(() => m.ack());
     } catch (err) {
-      ok = false;
       await this.onHandlingError(rt, node, m, tasks, err);
-    } finally {
-      this.metrics.finished(graphId, node, (performance.now() - t0) / 1000, ok);
     }
   }
 
@@ -316,13 +309,17 @@ export class Runner {
     this.logger.info({ graph: rt.graph.id, node, tasks: batch.length, delivery: m.info.deliveryCount }, "batch came back: split into a message per task");
   }
 
-  /** processTask within the runner's task concurrency. */
-  private async runTask(rt: InstanceRuntime, node: string, env: WorkEnvelope, trace: TraceCarrier | undefined): Promise<boolean> {
+  /** processTask within the runner's task concurrency, counted in the node's metrics (per task, not message). */
+  private async runTask(rt: InstanceRuntime, node: string, env: WorkEnvelope, trace: TraceCarrier | undefined, received: number): Promise<boolean> {
     if (!this.taskSlots.tryAcquire()) await this.taskSlots.acquire();
+    this.metrics.started(rt.graph.id, node);
+    let ok = false;
     try {
-      return await this.processTask(rt, node, env, trace);
+      ok = await this.processTask(rt, node, env, trace);
+      return ok;
     } finally {
       this.taskSlots.release();
+      this.metrics.finished(rt.graph.id, node, (performance.now() - received) / 1000, ok);
     }
   }
 

@@ -92,7 +92,7 @@ describe("distributed runners", () => {
 
   it("holds --concurrency as tasks at once, also when tasks arrive in batch messages", async () => {
     await runner(["--graph", "probed", "--nodes", "a"]);
-    await runner(["--graph", "probed", "--nodes", "probe", "--concurrency", "3"]);
+    const probe = await runner(["--graph", "probed", "--nodes", "probe", "--concurrency", "3", "--metrics-port", "0"]);
     const inputs = path.join(config.dir, "probe.jsonl");
     writeFileSync(inputs, Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: `p${i}`, sleep_ms: 30 })).join("\n") + "\n");
     // One submission batch: node a forwards all 30 tasks to the probe in one message.
@@ -100,6 +100,11 @@ describe("distributed runners", () => {
     expect({ code: r.code, stderr: r.stderr, n: r.lines.length }).toEqual({ code: 0, stderr: "", n: 30 });
     const peak = Math.max(...r.lines.map((l) => (l.result as { peak: number }).peak));
     expect(peak).toBe(3);
+    // Metrics count tasks, not messages.
+    const port = Number(/metrics on :(\d+)/.exec(probe.stderr())![1]);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain('jobchain_node_processed_total{graph="probed",node="probe"} 30');
+    expect(text).toContain('jobchain_node_duration_seconds_count{graph="probed",node="probe"} 30');
   });
 
   it("ignores a repeated submission of the same task id and returns the one recorded result", async () => {
