@@ -32,7 +32,8 @@ import { now, percentiles, rate, sleep } from "./lib/stats.ts";
 
 const env = process.env;
 const TASKS = Number(env.BENCH_DIST_TASKS ?? 15_000);
-const WARMUP = Number(env.BENCH_DIST_WARMUP ?? 3_000);
+/** Tasks run before measuring, so every process (runners, client, JIT) is at its steady state. */
+const WARMUP = Number(env.BENCH_DIST_WARMUP ?? 15_000);
 /** Tasks awaiting their results at once (submitted, result not yet received). */
 const WINDOW = Number(env.BENCH_DIST_WINDOW ?? 2_000);
 /** Full-load runs per layout; the median is reported. */
@@ -47,7 +48,7 @@ const RUNNER_NODE_ARGS = (env.BENCH_DIST_RUNNER_NODE_ARGS ?? "").split(/\s+/).fi
 /** Set to a directory to write a V8 CPU profile of every runner process there (written when it exits). */
 const CPU_PROF_DIR = env.BENCH_DIST_CPU_PROF;
 const BULL_FLOWS = 3_000;
-const BULL_WARMUP = 300;
+const BULL_WARMUP = 3_000;
 const BULL_CONCURRENCY = 100;
 const IDLE_MS = 2_000;
 /** Longest any one measuring phase may run; a phase cut short says so. */
