@@ -2,9 +2,10 @@
 //
 // V8 keeps the heap it grew while busy (and while loading the configuration and the job modules at start-up):
 // an idle runner would hold 90 MB, one that has just worked through a burst several times that. Runners are
-// scaled out for bursts and then sit idle, so once a runner has been idle for a while it asks V8 for one full,
-// memory-reducing collection, which shrinks the young generation and releases free pages. It happens once per
-// idle period and never while a message is in hand.
+// scaled out for bursts and then sit idle, so a runner asks V8 for one full, memory-reducing collection once it
+// has started, and again whenever it has been idle for a while: that shrinks the young generation and releases
+// free pages. Never while a message is in hand, and not after short pauses: the collection also drops compiled
+// code, which the next burst then has to compile again.
 import v8 from "node:v8";
 import vm from "node:vm";
 

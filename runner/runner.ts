@@ -19,7 +19,7 @@ import {
 import { InstanceBus, describe, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
-import { watchIdle, type IdleWatch } from "./idle-memory.ts";
+import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
 import { outboxFor, type Outbox } from "./publisher.ts";
 import { RunnerMetrics, serveMetrics } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
@@ -52,7 +52,8 @@ export interface RunnerOptions {
   metricsPort?: number | undefined;
   /**
    * Milliseconds without work after which the runner lets V8 return unused heap to the operating system (once
-   * per idle period). Default 1000; 0 turns it off.
+   * per idle period; also once when it starts, for the garbage of loading). Default 30000; 0 turns it off. Not
+   * much shorter: the collection also drops compiled code, so the next burst starts slower.
    */
   releaseMemoryAfterIdleMs?: number | undefined;
 }
@@ -186,8 +187,12 @@ export class Runner {
       for (const node of rt.served) await this.consume(rt, node);
     }
     this.consuming = true;
-    const idleMs = this.options.releaseMemoryAfterIdleMs ?? 1000;
-    if (idleMs > 0) this.idle = watchIdle(() => this.inFlight.size === 0, idleMs);
+    const idleMs = this.options.releaseMemoryAfterIdleMs ?? 30_000;
+    if (idleMs > 0) {
+      // Loading the configuration and the job modules leaves most of an idle runner's heap as garbage.
+      releaseMemory();
+      this.idle = watchIdle(() => this.inFlight.size === 0, idleMs);
+    }
     this.logger.info({ served: this.served }, "runner consuming");
   }
 

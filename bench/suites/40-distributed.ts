@@ -27,7 +27,7 @@ import type { BenchSuite } from "../types.ts";
 import { trial as bullTrial } from "./lib/bullmq-flow.ts";
 import { HOPS, pipelineFullLoad, pipelinePaced, startPipeline } from "./lib/pipeline.ts";
 import { cpuMs, spawnCli, stopAll, type CliProcess } from "./lib/procs.ts";
-import { startRedis } from "./lib/redis.ts";
+import { startRedis, type RedisServerHandle } from "./lib/redis.ts";
 import { now, percentiles, rate, sleep } from "./lib/stats.ts";
 
 const env = process.env;
@@ -253,22 +253,30 @@ async function throughput(
   d: Driver,
   server: NatsServerHandle,
   procs: CliProcess[],
+  between?: (run: number) => Promise<void>,
 ): Promise<{ perSec: number; runs: number[]; phases: Phase[]; msgsPerTask: string; cpu: string }> {
   await d.fullLoad(WARMUP, WINDOW);
   const phases: Phase[] = [];
   const before = await varz(server);
-  const cpu0 = [cpuMs(server.pid), ...procs.map((p) => cpuMs(p.pid))];
-  const self0 = process.cpuUsage();
-  for (let r = 0; r < RUNS; r++) phases.push(await d.fullLoad(TASKS, WINDOW));
-  const self = process.cpuUsage(self0);
-  const cpu1 = [cpuMs(server.pid), ...procs.map((p) => cpuMs(p.pid))];
+  // CPU is summed over the timed runs only (what `between` does is not the tasks' cost).
+  const cpuNow = () => [cpuMs(server.pid), ...procs.map((p) => cpuMs(p.pid))];
+  const spent = cpuNow().map(() => 0);
+  let selfUs = 0;
+  for (let r = 0; r < RUNS; r++) {
+    const cpu0 = cpuNow();
+    const self0 = process.cpuUsage();
+    phases.push(await d.fullLoad(TASKS, WINDOW));
+    const self = process.cpuUsage(self0);
+    selfUs += self.user + self.system;
+    cpuNow().forEach((ms, i) => (spent[i] = ms === undefined || cpu0[i] === undefined ? Number.NaN : spent[i]! + ms - cpu0[i]!));
+    await between?.(r);
+  }
   const after = await varz(server);
   const runs = phases.map((p) => rate(p.completed, p.ms));
   const n = phases.reduce((s, p) => s + p.completed, 0);
   const wall = phases.reduce((s, p) => s + p.ms, 0);
-  const us = (ms: number | undefined, i: number) => (ms === undefined || cpu0[i] === undefined ? Number.NaN : ((ms - cpu0[i]!) * 1000) / n);
-  const perTask = cpu1.map(us);
-  const client = (self.user + self.system) / n;
+  const perTask = spent.map((ms) => (ms * 1000) / n);
+  const client = selfUs / n;
   const total = perTask.reduce((s, v) => s + v, 0) + client;
   const cpu =
     `CPU a task: nats-server ${fmtInt(perTask[0]!)} µs, runner${procs.length > 1 ? "s" : ""} ` +
@@ -383,17 +391,35 @@ async function floor(server: NatsServerHandle): Promise<FloorResult> {
 
 // ---- the peer: BullMQ FlowProducer, the same graph -------------------------------------------------------------
 
-/** BullMQ's rate: the median of `RUNS` trials after a warm-up, like the JobChain rows. */
-async function bullmq(): Promise<{ perSec: number; runs: number[]; flows: number; version: string; capped: boolean }> {
-  const redis = await startRedis();
-  try {
-    await bullTrial(redis, BULL_CONCURRENCY, BULL_WARMUP, "dist-warm", PHASE_CAP_MS);
-    const trials = [];
-    for (let r = 0; r < RUNS; r++) trials.push(await bullTrial(redis, BULL_CONCURRENCY, BULL_FLOWS, `dist-${r}`, PHASE_CAP_MS));
-    const runs = trials.map((t) => rate(t.flows, t.ms));
-    return { perSec: median(runs), runs, flows: BULL_FLOWS, version: redis.version, capped: trials.some((t) => t.flows < BULL_FLOWS) };
-  } finally {
-    await redis.stop();
+/**
+ * The BullMQ peer, measured in trials between JobChain's timed runs, so each ratio compares two figures taken
+ * within seconds of each other on this machine, whose speed drifts from minute to minute.
+ */
+class BullPeer {
+  readonly trials: { flows: number; ms: number }[] = [];
+  private readonly redis: RedisServerHandle;
+  private constructor(redis: RedisServerHandle) {
+    this.redis = redis;
+  }
+  static async start(): Promise<BullPeer> {
+    const peer = new BullPeer(await startRedis());
+    await bullTrial(peer.redis, BULL_CONCURRENCY, BULL_WARMUP, "dist-warm", PHASE_CAP_MS);
+    return peer;
+  }
+  get version(): string {
+    return this.redis.version;
+  }
+  async trial(): Promise<void> {
+    this.trials.push(await bullTrial(this.redis, BULL_CONCURRENCY, BULL_FLOWS, `dist-${this.trials.length}`, PHASE_CAP_MS));
+  }
+  get runs(): number[] {
+    return this.trials.map((t) => rate(t.flows, t.ms));
+  }
+  get capped(): boolean {
+    return this.trials.some((t) => t.flows < BULL_FLOWS);
+  }
+  stop(): Promise<void> {
+    return this.redis.stop();
   }
 }
 
@@ -416,6 +442,7 @@ const suite: BenchSuite = {
     let nc: NatsConnection | undefined;
     let procs: CliProcess[] = [];
     const drivers: Driver[] = [];
+    let bull: BullPeer | undefined;
     try {
       server = await startNats({ monitor: true });
       nc = await connect({ ...server.connectOptions, name: "bench-dist-client" });
@@ -441,8 +468,11 @@ const suite: BenchSuite = {
       let half = 0;
       const engine = await engineTime(config);
       const paced: Phase[] = [];
+      // The peer's trials run between these timed runs (see BullPeer).
+      bull = await BullPeer.start();
+      const peer = bull;
       const t3 = await drive("per_job", 1, async (d) => {
-        const t = await throughput(d, server!, procs);
+        const t = await throughput(d, server!, procs, () => peer.trial());
         loadedPerJob = rssNote(procs);
         half = Math.max(100, Math.round(t.perSec / 2));
         // Steady state, not the tail of the full-load burst: the runners collect that burst's garbage first.
@@ -467,14 +497,11 @@ const suite: BenchSuite = {
       const idleRss = procs[0]!.rssMB() ?? Number.NaN;
       const t1 = await drive("one_runner", 1, (d) => throughput(d, server!, procs));
       const loadedOne = rssNote(procs);
-      await sleep(IDLE_MS);
-      const idleAgainOne = rssNote(procs);
       await stopAll(procs);
       procs = [];
 
       // The floor and the peer, measured here for the ratios.
       const fl = await floor(server);
-      const bull = await bullmq();
 
       // Latency: the median of the paced runs (by end-to-end p50); every run's p50 in the note.
       const lat = paced
@@ -501,7 +528,10 @@ const suite: BenchSuite = {
       const fmid = fl50[Math.floor(fl50.length / 2)]!;
       const [f50, f99, fe50] = [fmid.h50, fmid.h99, fmid.e50];
       const floorUnsustained = fl50.filter((f) => !f.sustained).length;
-      const vsBull = t3.perSec / bull.perSec;
+      const bullRuns = bull.runs;
+      const bullRate = median(bullRuns);
+      // Each JobChain run against the BullMQ trial right after it; the median of those ratios.
+      const vsBull = median(t3.runs.map((r, i) => r / bullRuns[i]!));
       return [
         {
           name: "NATS 3-job linear, a runner process per job",
@@ -525,7 +555,7 @@ const suite: BenchSuite = {
             `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${tb.runs.map(fmtInt).join(", ")}/s); the same 3 runners; the client ` +
             `gathers submissions into batch messages too (JobChainClient batch: ${BATCH}, jobchain submit --batch ${BATCH}); ` +
             `results stay one per task; ${tb.msgsPerTask}; ${tb.cpu}${phaseTrouble(tb.phases)}; ` +
-            `${(tb.perSec / bull.perSec).toFixed(1)}x BullMQ`,
+            `${(tb.perSec / bullRate).toFixed(1)}x BullMQ's median`,
         },
         {
           name: "NATS 3-job linear, a runner process per job, a message per task on every hop",
@@ -534,7 +564,7 @@ const suite: BenchSuite = {
           note:
             `median of ${RUNS} × ${fmtInt(TASKS)} tasks (${ts.runs.map(fmtInt).join(", ")}/s); 3 runner processes with ` +
             `--forward-batch 1; ${common}; ${ts.msgsPerTask}; ${ts.cpu}${phaseTrouble(ts.phases)}; ` +
-            `${(ts.perSec / bull.perSec).toFixed(1)}x BullMQ`,
+            `${(ts.perSec / bullRate).toFixed(1)}x BullMQ's median`,
         },
         {
           name: "NATS 3-job linear, one runner process for all jobs",
@@ -591,8 +621,9 @@ const suite: BenchSuite = {
           target: ">= 8",
           met: vsBull >= 8,
           note:
-            `BullMQ measured here: ${fmtInt(bull.perSec)} flows/s, median of ${RUNS} × ${fmtInt(bull.flows)} flows ` +
-            `(${bull.runs.map(fmtInt).join(", ")}/s) incl. adding (addBulk, 250 a call) after ` +
+            `median of the ratios of each timed run above to a BullMQ trial run right after it (ratios ` +
+            `${t3.runs.map((r, i) => (r / bullRuns[i]!).toFixed(1)).join(", ")}); BullMQ: ${fmtInt(bullRate)} flows/s median, ` +
+            `${RUNS} × ${fmtInt(BULL_FLOWS)} flows (${bullRuns.map(fmtInt).join(", ")}/s) incl. adding (addBulk, 250 a call) after ` +
             `${BULL_WARMUP} warm-up, 3 workers at concurrency ${BULL_CONCURRENCY}, no-op processors, local redis-server ` +
             `${bull.version}${bull.capped ? ", time-capped" : ""})`,
         },
@@ -604,12 +635,13 @@ const suite: BenchSuite = {
           met: idleRss <= 80,
           note:
             `VmRSS ${IDLE_MS / 1000} s after ready, no traffic; per-job runners idle ${idlePerJob}, after load ` +
-            `${loadedPerJob}; the all-jobs runner after load ${loadedOne}, ${IDLE_MS / 1000} s later ${idleAgainOne} (runners ` +
-            `let V8 return unused heap after 1 s without work)`,
+            `${loadedPerJob}; the all-jobs runner after load ${loadedOne} (a runner lets V8 return unused heap once started ` +
+            `and after 30 s without work)`,
         },
       ];
     } finally {
       for (const d of drivers) await d.close().catch(() => undefined);
+      await bull?.stop().catch(() => undefined);
       await stopAll(procs, 5_000);
       await nc?.close().catch(() => undefined);
       await server?.stop();
