@@ -20,7 +20,7 @@ import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
 import { writeTrace } from "./tracecontext.ts";
-import { PublishRejectedError, publisherFor, type JetStreamPublisher, type StoredAck } from "./publisher.ts";
+import { PublishRejectedError, outboxFor, publisherFor, type JetStreamPublisher, type Outbox, type StoredAck } from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
 export interface BusOptions {
@@ -42,7 +42,7 @@ const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateW
 
 /** Message header names. */
 export const H = {
-  /** On a result message: a repeat of a result recorded earlier (see announceResult), not a new one. */
+  /** On an announcement: a repeat of a result recorded and announced earlier (see announceResult). */
   repeat: "Jc-Repeat",
   from: "Jc-From",
   traceparent: "traceparent",
@@ -87,6 +87,7 @@ export class InstanceBus {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   private readonly publisher: JetStreamPublisher;
+  private readonly outbox: Outbox;
   readonly options: Required<Omit<BusOptions, "storage">> & { storage: "file" | "memory" };
   private join: KV | undefined;
   private payloads: ObjectStore | undefined;
@@ -98,6 +99,7 @@ export class InstanceBus {
     this.js = jetstream(nc);
     this.jsm = jsm;
     this.publisher = publisherFor(nc);
+    this.outbox = outboxFor(nc);
     this.names = namesFor(instanceId);
     const o: Record<string, unknown> = { ...DEFAULTS, storage: "file" };
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
@@ -260,33 +262,35 @@ export class InstanceBus {
   }
 
   /**
-   * Records a task's result. Resolves true when this call recorded it, false when a result was already
-   * recorded (the first one stands).
+   * Records a task's result, then announces it to waiting clients. Resolves true when this call recorded it,
+   * false when a result was already recorded (the first one stands, and it is announced again instead).
+   * Clients listen to the announcements, not to the stream's subjects: a second publish for a task reaches
+   * every subscriber of its subject even though the stream refuses it.
    */
   async publishResult(record: ResultRecord): Promise<boolean> {
     const body = await this.encodeBody(record, `result/${record.id}`);
     try {
       await this.publisher.publish(this.names.resultSubject(record.id), body);
-      return true;
     } catch (err) {
       if (!(err instanceof PublishRejectedError && err.errCode === ERR.maxMsgsPerSubject)) throw err;
       // Already recorded (the task ran again, e.g. after a resubmission outside the duplicate window).
       await this.announceResult(record.id);
       return false;
     }
+    this.outbox.defer(() => this.nc.publish(this.names.doneSubject(record.id), body));
+    return true;
   }
 
   /**
-   * Publishes a task's recorded result once more on its subject, without storing it, so a client waiting for a
-   * task that ran again (and whose new result was refused) still gets the one recorded result.
+   * Announces a task's recorded result once more, so a client waiting for a task that ran again (and whose new
+   * result was refused) gets the one recorded result.
    */
   async announceResult(taskId: string): Promise<void> {
-    const subject = this.names.resultSubject(taskId);
-    const stored = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: subject });
+    const stored = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
     if (!stored) return;
     const h = natsHeaders();
     h.set(H.repeat, "1");
-    this.nc.publish(subject, stored.data, { headers: h });
+    this.outbox.defer(() => this.nc.publish(this.names.doneSubject(taskId), stored.data, { headers: h }));
   }
 
   /** The recorded result of a task, or undefined when there is none (yet). */

@@ -1,11 +1,12 @@
 // Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
 // and from the operator (JobTask resources).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { DeliverPolicy } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { createHash } from "node:crypto";
 import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
-import { H, InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
+import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
 import { carrierOf } from "./tracecontext.ts";
 
@@ -50,7 +51,6 @@ interface Watch {
   waiters: Map<string, ((r: TaskOutcome) => void)[]>;
   /** Results that arrived before anyone asked for them (e.g. between a submission's ack and `result()`). */
   recent: Map<string, TaskOutcome>;
-  listeners: Set<(r: TaskOutcome) => void>;
 }
 
 /** How many unclaimed results a client keeps for a later `result()` call. */
@@ -124,7 +124,7 @@ export class JobChainClient {
       w = (async () => {
         const descriptor = await this.descriptorFor(graph);
         const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus);
-        return { bus, descriptor, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map(), listeners: new Set() };
+        return { bus, descriptor, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map() };
       })();
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
@@ -133,20 +133,20 @@ export class JobChainClient {
   }
 
   /**
-   * Starts following results of the instance (once); resolves when following. A plain subscription to the result
-   * subjects: it is in place once the server has it (after a flush), so every result recorded afterwards
-   * arrives. Results recorded while the connection was down are read from the stream after reconnecting.
+   * Starts following results of the instance (once); resolves when following. A plain subscription to the
+   * announcements runners make once a result is recorded: it is in place once the server has it (after a flush),
+   * so every result recorded afterwards arrives. Results announced while the connection was down are read from
+   * the stream after reconnecting.
    */
   private follow(w: Watch): Promise<void> {
     w.started ??= (async () => {
-      w.subscription = this.options.nc.subscribe(w.bus.names.resultWildcard, {
+      w.subscription = this.options.nc.subscribe(w.bus.names.doneWildcard, {
         callback: (err, m) => {
           if (err) return;
-          const repeat = m.headers?.get(H.repeat) === "1";
           try {
             const record = w.bus.decodeBody<ResultRecord>(m.data);
-            if (record instanceof Promise) record.then((r) => this.deliver(w, stripRecord(r), repeat), () => undefined);
-            else this.deliver(w, stripRecord(record), repeat);
+            if (record instanceof Promise) record.then((r) => this.deliver(w, stripRecord(r)), () => undefined);
+            else this.deliver(w, stripRecord(record));
           } catch {
             // not a result record: ignore
           }
@@ -174,10 +174,10 @@ export class JobChainClient {
   }
 
   /**
-   * Hands a result to whoever waits for it. A repeat (a result recorded earlier, announced again because its
-   * task ran again) goes to waiters only: followers of `results()` saw it when it was recorded.
+   * Hands a recorded result to whoever waits for it, or keeps it for a `result()` call that comes a moment
+   * later. (A result can be announced twice, always with the recorded content.)
    */
-  private deliver(w: Watch, outcome: TaskOutcome, repeat = false): void {
+  private deliver(w: Watch, outcome: TaskOutcome): void {
     const waiting = w.waiters.get(outcome.id);
     if (waiting) {
       w.waiters.delete(outcome.id);
@@ -186,7 +186,6 @@ export class JobChainClient {
       w.recent.set(outcome.id, outcome);
       if (w.recent.size > RECENT_LIMIT) w.recent.delete(w.recent.keys().next().value!);
     }
-    if (!repeat) for (const l of w.listeners) l(outcome);
   }
 
   /**
@@ -367,7 +366,7 @@ export class JobChainClient {
     for (let attempt = 0; w.waiters.has(id); attempt++) {
       try {
         const existing = await w.bus.getResult(id);
-        if (existing) this.deliver(w, stripRecord(existing), true);
+        if (existing) this.deliver(w, stripRecord(existing));
         return;
       } catch {
         if (this.closed) return;
@@ -382,29 +381,40 @@ export class JobChainClient {
     return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task, check: s.duplicate });
   }
 
-  /** Every result recorded for the instance from now on, in the order they are recorded. */
+  /**
+   * Every result recorded for the instance from now on, in the order they are recorded, each once. Read from the
+   * results stream (an ordered consumer), not from the result subjects: a task that ran twice publishes twice
+   * there, but the stream records only the first.
+   */
   async *results(graph: string, signal?: AbortSignal): AsyncGenerator<TaskOutcome> {
     const w = this.following.get(graph) ?? (await this.followed(graph));
-    const queue: TaskOutcome[] = [];
+    const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, { deliver_policy: DeliverPolicy.New });
+    const queue: Promise<ResultRecord>[] = [];
     let wake: (() => void) | undefined;
-    const listener = (o: TaskOutcome): void => {
-      queue.push(o);
-      wake?.();
-    };
-    w.listeners.add(listener);
+    const messages = await consumer.consume({
+      callback: (m) => {
+        const record = w.bus.decodeBody<ResultRecord>(m.data);
+        queue.push(record instanceof Promise ? record : Promise.resolve(record));
+        wake?.();
+      },
+    });
     const onAbort = (): void => wake?.();
     signal?.addEventListener("abort", onAbort);
     try {
       while (!signal?.aborted && !this.closed) {
         if (queue.length === 0) await new Promise<void>((r) => (wake = r));
         wake = undefined;
-        while (queue.length > 0) yield queue.shift()!;
+        while (queue.length > 0) {
+          const record = await queue.shift()!.catch(() => undefined);
+          if (record) yield stripRecord(record);
+        }
       }
     } finally {
-      w.listeners.delete(listener);
       signal?.removeEventListener("abort", onAbort);
+      await messages.close().catch(() => undefined);
     }
   }
+
 
   /** Stops following results. The connection is left to the caller. */
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 //
 //   stream   JC_<graph>[__<group>]            work queue; subject jc.<graph>.<group|->.node.<node>
 //   stream   JC_<graph>[__<group>]_RESULTS    one message per task: jc.<graph>.<group|->.result.<task>
+//   subject  jc.<graph>.<group|->.done.<task>  a recorded result, announced (core NATS) once the stream has it
 //   kv       JC_<graph>[__<group>]_JOIN       fan-in state: <task>.<node>
 //   objects  JC_<graph>[__<group>]_PAYLOADS   payloads too large for a message
 //   consumer node_<node>                      durable, on the work stream, one per graph node
@@ -28,6 +29,9 @@ export interface InstanceNames {
   /** Filter of all node subjects. */
   nodeWildcard: string;
   resultWildcard: string;
+  /** Where a recorded result is announced to waiting clients (core NATS, not stored). */
+  doneSubject(taskId: string): string;
+  doneWildcard: string;
   consumer(node: string): string;
   joinKey(taskId: string, node: string): string;
 }
@@ -60,6 +64,8 @@ export function namesFor(instanceId: string): InstanceNames {
     resultSubject: (taskId) => `${prefix}.result.${taskToken(taskId)}`,
     nodeWildcard: `${prefix}.node.*`,
     resultWildcard: `${prefix}.result.*`,
+    doneSubject: (taskId) => `${prefix}.done.${taskToken(taskId)}`,
+    doneWildcard: `${prefix}.done.*`,
     consumer: (node) => `node_${node}`,
     joinKey: (taskId, node) => `${taskToken(taskId)}.${node}`,
   };

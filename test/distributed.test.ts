@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, type NatsServerHandle } from "./harness/nats.ts";
 import { cli } from "./helpers/cli.ts";
 import { mathConfig } from "./helpers/graphs.ts";
-import { startRunner, type Proc } from "./helpers/procs.ts";
+import { jobchain, startRunner, type Proc } from "./helpers/procs.ts";
 
 let nats: NatsServerHandle;
 let config: { dir: string; cleanup: () => void };
@@ -132,6 +132,24 @@ describe("distributed runners", () => {
     const down = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", "nats://127.0.0.1:1"], { timeoutMs: 30_000 });
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/cannot connect to NATS at nats:\/\/127.0.0.1:1/);
+  });
+
+  it("follows recorded results with 'results --follow', each once, also for a task that runs again", async () => {
+    await runner(["--graph", "linear"]);
+    const follow = jobchain(["results", "--graph", "linear", "--follow", "--nats", nats.url]);
+    procs.push(follow);
+    // Following has started once the ordered consumer exists; give it a moment, then submit.
+    await new Promise((r) => setTimeout(r, 1000));
+    const inputs = path.join(config.dir, "follow.jsonl");
+    writeFileSync(inputs, ["f1", "f2", "f3"].map((id, i) => JSON.stringify({ id, v: i })).join("\n") + "\n");
+    expect((await cli(["submit", "--graph", "linear", "--inputs", inputs, "--nats", nats.url])).code).toBe(0);
+    // The same ids again in a batch: not de-duplicated at submission, so they run again; the second results are
+    // refused by the stream, and a follower must not see them.
+    expect((await cli(["submit", "--graph", "linear", "--inputs", inputs, "--batch", "3", "--nats", nats.url])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await follow.kill("SIGINT")).toBe(0);
+    const lines = follow.stdout().trim().split("\n").map((l) => JSON.parse(l) as { id: string; result: unknown });
+    expect(lines.map((l) => [l.id, l.result]).sort()).toEqual([["f1", { v: 111 }], ["f2", { v: 112 }], ["f3", { v: 113 }]]);
   });
 
   it("serves metrics, drains on SIGTERM and exits 0", async () => {
