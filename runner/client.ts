@@ -382,13 +382,21 @@ export class JobChainClient {
   }
 
   /**
-   * Every result recorded for the instance from now on, in the order they are recorded, each once. Read from the
-   * results stream (an ordered consumer), not from the result subjects: a task that ran twice publishes twice
-   * there, but the stream records only the first.
+   * Every result recorded for the instance from the moment of this call (by the server's clock), in the order
+   * they are recorded, each once. Read from the results stream (an ordered consumer), not from the result
+   * subjects: a task that ran twice publishes twice there, but the stream records only the first.
    */
-  async *results(graph: string, signal?: AbortSignal): AsyncGenerator<TaskOutcome> {
+  results(graph: string, signal?: AbortSignal): AsyncGenerator<TaskOutcome> {
+    // Taken now, not when iteration starts: results recorded in between are not missed.
+    return this.resultsSince(graph, new Date(), signal);
+  }
+
+  private async *resultsSince(graph: string, since: Date, signal: AbortSignal | undefined): AsyncGenerator<TaskOutcome> {
     const w = this.following.get(graph) ?? (await this.followed(graph));
-    const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, { deliver_policy: DeliverPolicy.New });
+    const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: since.toISOString(),
+    });
     const queue: Promise<ResultRecord>[] = [];
     let wake: (() => void) | undefined;
     const messages = await consumer.consume({

@@ -153,14 +153,16 @@ describe("distributed runners", () => {
   });
 
   it("serves metrics, drains on SIGTERM and exits 0", async () => {
-    const r = await runner(["--graph", "linear", "--metrics-port", "0"]);
+    const r = await runner(["--graph", "metered", "--metrics-port", "0"]);
     const port = Number(/metrics on :(\d+)/.exec(r.stderr())![1]);
-    await cli(["submit", "--graph", "linear", "--input", '{"v":1}', "--input", '{"v":2}', "--nats", nats.url]);
+    await cli(["submit", "--graph", "metered", "--input", '{"v":1}', "--input", '{"v":2}', "--nats", nats.url]);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(text).toMatch(/# TYPE jobchain_node_processed_total counter/);
-    expect(text).toMatch(/jobchain_node_in_flight\{graph="linear",node="a"\} 0/);
+    expect(text).toMatch(/jobchain_node_in_flight\{graph="metered",node="a"\} 0/);
+    // The only runner of this graph: it ran both tasks through both nodes, in memory after a.
+    expect(text).toContain('jobchain_node_processed_total{graph="metered",node="a"} 2');
     expect(await r.kill("SIGTERM")).toBe(0);
     expect(r.stderr()).toMatch(/SIGTERM: draining[\s\S]*stopped/);
   });

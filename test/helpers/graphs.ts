@@ -95,6 +95,9 @@ graphs:
   poisoned:
     a: {next: [crashif]}
     crashif: {}
+  metered:
+    a: {next: [b]}
+    b: {}
 `;
 
 /** Writes the math configuration to a temp dir; returns its path and a cleanup. */
