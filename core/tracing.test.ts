@@ -49,6 +49,17 @@ function readSpans(file: string): SpanLine[] {
     .map((l) => JSON.parse(l) as SpanLine);
 }
 
+/** The problems of the ConfigError that reading `file` throws (fails the test when it does not throw one). */
+function configProblems(file: string): ConfigError["problems"] {
+  try {
+    readTracingConfig(file);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error(`reading ${file} did not fail`);
+}
+
 describe("tracing of a chain to a JSON-lines file", () => {
   it("writes one task span per task and one job span per job run, linked and with failures marked", async () => {
     const traceFile = path.join(dir, "traces", "trace.jsonl");
@@ -249,32 +260,20 @@ describe("tracing configuration", () => {
 
   it("rejects unknown fields, naming them", () => {
     const file = writeConfig("typo.yaml", "exporter: file\nfile_exporter:\n  paht: /tmp/x\n");
-    let err: unknown;
-    try {
-      readTracingConfig(file);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems).toHaveLength(1);
-    expect((err as ConfigError).problems[0]).toMatchObject({ file, path: ["file_exporter"] });
-    expect((err as ConfigError).problems[0]!.message).toContain("paht");
+    const problems = configProblems(file);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ file, path: ["file_exporter"] });
+    expect(problems[0]!.message).toContain("paht");
   });
 
   it("reports YAML syntax errors and missing files as ConfigError naming the file", () => {
     const broken = writeConfig("broken.yaml", "exporter: [file\n");
     const missing = path.join(dir, "missing.yaml");
     for (const file of [broken, missing]) {
-      let err: unknown;
-      try {
-        readTracingConfig(file);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).problems).toHaveLength(1);
-      expect((err as ConfigError).problems[0]!.file).toBe(file);
-      expect((err as ConfigError).problems[0]!.message).toMatch(/^cannot read tracing config: /);
+      const problems = configProblems(file);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]!.file).toBe(file);
+      expect(problems[0]!.message).toMatch(/^cannot read tracing config: /);
     }
   });
 

@@ -19,7 +19,7 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
-import { writeTrace } from "./tracecontext.ts";
+import { writeTrace, type TraceCarrier } from "./tracecontext.ts";
 import { PublishRejectedError, outboxFor, publisherFor, type JetStreamPublisher, type Outbox, type StoredAck } from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
@@ -201,14 +201,20 @@ export class InstanceBus {
   }
 
   /** Encodes a body; moves it to the object store when it would not fit in a message. */
-  encodeBody(value: unknown, name: string): Promise<Uint8Array> {
+  async encodeBody(value: unknown, name: string): Promise<Uint8Array> {
     return this.encodeText(JSON.stringify(value), name);
   }
 
-  /** Encodes JSON text; moves it to the object store when it would not fit in a message. */
-  async encodeText(json: string, name: string): Promise<Uint8Array> {
+  /**
+   * Encodes JSON text; moves it to the object store when it would not fit in a message. Synchronous for the
+   * common body that fits (every work message takes this path).
+   */
+  encodeText(json: string, name: string): Uint8Array | Promise<Uint8Array> {
     const data = textEncoder.encode(json);
-    if (data.byteLength <= this.inlineLimit) return data;
+    return data.byteLength <= this.inlineLimit ? data : this.storePayload(name, data);
+  }
+
+  private async storePayload(name: string, data: Uint8Array): Promise<Uint8Array> {
     const store = await this.payloadStore();
     await store.putBlob({ name }, data);
     const ref: PayloadRef = { $payload: name, size: data.byteLength };
@@ -238,22 +244,21 @@ export class InstanceBus {
 
   /**
    * Publishes a work message (a WorkEnvelope or a WorkBatch, as JSON) to `node`; `msgId` makes a repeated
-   * publish (after a crash or resubmission) a no-op.
+   * publish (after a crash or resubmission) a no-op. A message of one task also carries its trace context in
+   * headers, where other tools look for it (runners read it from the envelope).
    */
-  publishWorkText(node: string, json: string, msgId: string, hdrs?: MsgHdrs): Promise<StoredAck> {
-    const data = textEncoder.encode(json);
+  publishWorkText(node: string, json: string, msgId: string, trace?: TraceCarrier): Promise<StoredAck> {
     const subject = this.names.nodeSubject(node);
-    if (data.byteLength <= this.inlineLimit) return this.publisher.publish(subject, data, { msgId, headers: hdrs });
-    return this.encodeText(json, `work/${msgId}`).then((body) => this.publisher.publish(subject, body, { msgId, headers: hdrs }));
+    let headers: MsgHdrs | undefined;
+    if (trace) writeTrace(trace, (headers = natsHeaders()));
+    const body = this.encodeText(json, `work/${msgId}`);
+    if (body instanceof Promise) return body.then((b) => this.publisher.publish(subject, b, { msgId, headers }));
+    return this.publisher.publish(subject, body, { msgId, headers });
   }
 
-  /** Publishes one task's message to `node`, with its trace context (if any) in headers. */
+  /** Publishes one task's message to `node`. */
   publishWork(node: string, env: WorkEnvelope, msgId: string): Promise<StoredAck> {
-    if (!env.trace) return this.publishWorkText(node, JSON.stringify(env), msgId);
-    // In headers for every tool that looks there; in the body too, so runners need not decode headers.
-    const h = natsHeaders();
-    writeTrace(env.trace, h);
-    return this.publishWorkText(node, JSON.stringify(env), msgId, h);
+    return this.publishWorkText(node, JSON.stringify(env), msgId, env.trace);
   }
 
   /** Publishes several tasks' messages to `node` as one batch message; `msgId` de-duplicates it as a whole. */

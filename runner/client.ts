@@ -392,7 +392,8 @@ export class JobChainClient {
   }
 
   private async *resultsSince(graph: string, since: Date, signal: AbortSignal | undefined): AsyncGenerator<TaskOutcome> {
-    const w = this.following.get(graph) ?? (await this.followed(graph));
+    // The stream is the source here: no need for the announcements that waiters listen to.
+    const w = await this.watch(graph);
     const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, {
       deliver_policy: DeliverPolicy.StartTime,
       opt_start_time: since.toISOString(),

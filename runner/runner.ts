@@ -2,7 +2,7 @@
 // successor it can run in memory (see topology.ts), publishes what leaves this process, records results, and
 // only then acknowledges the message. Killing it at any point loses nothing: an unacknowledged message is
 // redelivered, and every publish it repeats is de-duplicated by message id or refused as a second result.
-import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import type { Server } from "node:http";
@@ -25,7 +25,7 @@ import { RunnerMetrics, serveMetrics } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
 import { SharedRateLimiters } from "./ratelimit.ts";
 import { region, servedNodes, type Region } from "./topology.ts";
-import { carrierFromHeaders, extractTrace, writeTrace, type TraceCarrier } from "./tracecontext.ts";
+import { carrierFromHeaders, extractTrace, type TraceCarrier } from "./tracecontext.ts";
 
 export interface RunnerOptions {
   nc: NatsConnection;
@@ -76,8 +76,8 @@ interface InstanceRuntime {
 interface InFlight {
   msg: JsMsg;
   since: number;
-  /** Ids of the message's tasks, once decoded. */
-  tasks: string[];
+  /** The message's tasks, once decoded. */
+  tasks: WorkEnvelope[];
 }
 
 /** Merges saved outputs; undefined when there are none. */
@@ -141,13 +141,7 @@ export class Runner {
       await bus.publishDescriptor(describe(graph));
       const forwarder = new Forwarder(
         {
-          publish: (to, body, msgId, task) => {
-            // A message of one task carries its trace context in headers, where other tools look for it.
-            if (!task?.trace) return bus.publishWorkText(to, body, msgId);
-            const h = natsHeaders();
-            writeTrace(task.trace, h);
-            return bus.publishWorkText(to, body, msgId, h);
-          },
+          publish: (to, body, msgId, task) => bus.publishWorkText(to, body, msgId, task?.trace),
         },
         { maxTasks: Math.max(1, this.options.forwardBatch ?? 256), maxBytes: Math.floor(bus.messageLimit / 3) },
         // A batch closes when the connection's writes go out, so its publish leaves in the same write.
@@ -210,7 +204,6 @@ export class Runner {
     this.loops.push(
       (async () => {
         for await (const m of messages) {
-          this.idle?.active();
           if (this.stopping) {
             // Hand the message back at once instead of letting it wait out its ack deadline.
             m.nak();
@@ -225,6 +218,7 @@ export class Runner {
           const entry: InFlight = { msg: m, since: Date.now(), tasks: [] };
           this.inFlight.add(entry);
           void this.handle(rt, node, entry).finally(() => {
+            // Work is "in flight" until here, so this is the one mark of activity the idle watch needs.
             this.idle?.active();
             this.inFlight.delete(entry);
             this.semaphore.release();
@@ -275,7 +269,7 @@ export class Runner {
 
   private progress(taskId: string): void {
     for (const f of this.inFlight) {
-      if (f.tasks.includes(taskId)) f.msg.working();
+      if (f.tasks.some((t) => t.id === taskId)) f.msg.working();
     }
   }
 
@@ -292,7 +286,7 @@ export class Runner {
       }
       // A batch: every task runs as if it came alone.
       tasks = isBatch(body) ? body.batch : [body];
-      entry.tasks = tasks.map((t) => t.id);
+      entry.tasks = tasks;
       // JobChain puts a task's trace context in its envelope; headers (which cost a decode) only as a fallback.
       const headerTrace = this.options.tracer && tasks.length === 1 && !tasks[0]!.trace ? carrierFromHeaders(m.headers) : undefined;
       await Promise.all(tasks.map((env) => this.runTask(rt, node, env, env.trace ?? headerTrace, received)));

@@ -1,6 +1,7 @@
 // Embedded engine throughput against a bare Promise chain doing the same awaits, in the same process and run.
 import { JobChain, Job, defineGraph, parallel, serial, type JobContext, type Task } from "../../core/index.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
+import { median } from "./lib/stats.ts";
 
 const TASKS = Number(process.env.BENCH_EMBEDDED_TASKS ?? 200_000);
 const ORIGINAL_PYTHON_TASKS_PER_S = 2300; // DESIGN.md §9: the original on a 2-core machine (not re-measured here)
@@ -54,11 +55,10 @@ async function timeBare(n: number): Promise<number> {
 }
 
 /** The median of `runs` measurements: steadier than the best on a shared machine, and honest. */
-async function best(f: () => Promise<number>, runs = 5): Promise<number> {
+async function medianOf(f: () => Promise<number>, runs = 5): Promise<number> {
   const all: number[] = [];
   for (let i = 0; i < runs; i++) all.push(await f());
-  all.sort((a, b) => a - b);
-  return all[Math.floor(runs / 2)]!;
+  return median(all);
 }
 
 const suite: BenchSuite = {
@@ -67,10 +67,10 @@ const suite: BenchSuite = {
     // Warm up the JIT on both paths before measuring.
     await timeChain(linear, 20_000);
     await timeBare(20_000);
-    const bare = await best(() => timeBare(TASKS));
-    const lin = await best(() => timeChain(linear, TASKS));
-    const dia = await best(() => timeChain(diamond, TASKS));
-    const unbounded = await best(() => timeChain(linearUnbounded, TASKS), 3);
+    const bare = await medianOf(() => timeBare(TASKS));
+    const lin = await medianOf(() => timeChain(linear, TASKS));
+    const dia = await medianOf(() => timeChain(diamond, TASKS));
+    const unbounded = await medianOf(() => timeChain(linearUnbounded, TASKS), 3);
     const k = (TASKS / 1000).toFixed(0);
     return [
       { name: `bare Promise chain, 3 awaits, ${k}k tasks`, value: bare, unit: "tasks/s", note: "baseline, same run" },

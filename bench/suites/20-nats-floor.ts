@@ -14,7 +14,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
 import { HOPS, pipelineFullLoad, pipelinePaced, startPipeline, workQueue } from "./lib/pipeline.ts";
-import { now, percentiles, rate, Window } from "./lib/stats.ts";
+import { fmtInt, now, percentiles, rate, Window } from "./lib/stats.ts";
 
 const REQ_N = 20_000;
 const REQ_WARMUP = 2_000;
@@ -30,7 +30,6 @@ const PACED_SECONDS = 2;
 /** Longest any one phase may run; a phase cut short reports the rate over what it completed. */
 const PHASE_CAP_MS = 20_000;
 
-const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 
 async function requestReply(server: NatsServerHandle): Promise<BenchRow[]> {

@@ -5,14 +5,13 @@
 import type { BenchRow, BenchSuite } from "../types.ts";
 import { trial, type Trial } from "./lib/bullmq-flow.ts";
 import { startRedis } from "./lib/redis.ts";
-import { rate } from "./lib/stats.ts";
+import { fmtInt, rate } from "./lib/stats.ts";
 
 const FLOWS = 5_000;
 const WARMUP_FLOWS = 300;
 const CONCURRENCIES = [10, 50, 100, 200];
 const TRIAL_CAP_MS = 25_000;
 
-const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 const suite: BenchSuite = {
   name: "bullmq",

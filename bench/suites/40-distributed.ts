@@ -28,7 +28,7 @@ import { trial as bullTrial } from "./lib/bullmq-flow.ts";
 import { HOPS, pipelineFullLoad, pipelinePaced, startPipeline } from "./lib/pipeline.ts";
 import { cpuMs, spawnCli, stopAll, type CliProcess } from "./lib/procs.ts";
 import { startRedis, type RedisServerHandle } from "./lib/redis.ts";
-import { now, percentiles, rate, sleep } from "./lib/stats.ts";
+import { fmtInt, median, now, percentiles, rate, sleep } from "./lib/stats.ts";
 
 const env = process.env;
 const TASKS = Number(env.BENCH_DIST_TASKS ?? 15_000);
@@ -55,9 +55,7 @@ const IDLE_MS = 2_000;
 const PHASE_CAP_MS = 12_000;
 const READY_MS = 20_000;
 
-const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 const fmtUs = (ms: number) => `${fmtInt(ms * 1000)} µs`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Instances of the same 3-job linear Echo graph, one per layout, so each starts from empty consumers. */
 const CONFIG = `jobs:

@@ -15,6 +15,12 @@ export function percentiles(values: ArrayLike<number>, ps: number[]): number[] {
   return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!);
 }
 
+/** The median by nearest rank (the middle one of an odd count, the lower middle of an even one). */
+export const median = (values: ArrayLike<number>): number => percentile(values, 50);
+
+/** A whole number with thousands separators, as the tables print them. */
+export const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
+
 /** Milliseconds since an arbitrary origin, sub-microsecond resolution. */
 export const now = (): number => performance.now();
 
