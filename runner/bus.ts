@@ -267,10 +267,10 @@ export class InstanceBus {
   }
 
   /**
-   * Records a task's result, then announces it to waiting clients. Resolves true when this call recorded it,
-   * false when a result was already recorded (the first one stands, and it is announced again instead).
-   * Clients listen to the announcements, not to the stream's subjects: a second publish for a task reaches
-   * every subscriber of its subject even though the stream refuses it.
+   * Records a task's result. Resolves true when this call recorded it, false when a result was already recorded
+   * (the first one stands, and it is announced again instead, for a client waiting on the task's second run).
+   * Clients read results from the stream, not from its subjects: a second publish for a task reaches every
+   * subscriber of its subject even though the stream refuses it.
    */
   async publishResult(record: ResultRecord): Promise<boolean> {
     const body = await this.encodeBody(record, `result/${record.id}`);
@@ -282,7 +282,6 @@ export class InstanceBus {
       await this.announceResult(record.id);
       return false;
     }
-    this.outbox.defer(() => this.nc.publish(this.names.doneSubject(record.id), body));
     return true;
   }
 

@@ -1,7 +1,7 @@
 // Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
 // and from the operator (JobTask resources).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { DeliverPolicy } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type PushConsumer } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { createHash } from "node:crypto";
@@ -46,6 +46,9 @@ export interface Submitted {
 interface Watch {
   bus: InstanceBus;
   descriptor: GraphDescriptor;
+  /** Results recorded since following started, read from the results stream. */
+  recorded: { consumer: PushConsumer; messages: ConsumerMessages } | undefined;
+  /** Repeats: recorded results announced again for tasks that ran again. */
   subscription: Subscription | undefined;
   started: Promise<void> | undefined;
   waiters: Map<string, ((r: TaskOutcome) => void)[]>;
@@ -55,6 +58,12 @@ interface Watch {
 
 /** How many unclaimed results a client keeps for a later `result()` call. */
 const RECENT_LIMIT = 50_000;
+
+/** Stops reading a results consumer and removes it from the server (it would otherwise linger a few minutes). */
+async function stopReading(r: { consumer: PushConsumer; messages: ConsumerMessages }): Promise<void> {
+  await r.messages.close();
+  await r.consumer.delete().catch(() => undefined);
+}
 
 function stripRecord(r: ResultRecord): TaskOutcome {
   const { finished: _finished, ...outcome } = r;
@@ -124,7 +133,7 @@ export class JobChainClient {
       w = (async () => {
         const descriptor = await this.descriptorFor(graph);
         const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus);
-        return { bus, descriptor, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map() };
+        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map() };
       })();
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
@@ -133,32 +142,50 @@ export class JobChainClient {
   }
 
   /**
-   * Starts following results of the instance (once); resolves when following. A plain subscription to the
-   * announcements runners make once a result is recorded: it is in place once the server has it (after a flush),
-   * so every result recorded afterwards arrives. Results announced while the connection was down are read from
-   * the stream after reconnecting.
+   * Starts following results of the instance (once); resolves when following. Two sources: the results stream
+   * from this moment on (an ordered consumer the server feeds as it stores each result, so a waiter hears of a
+   * result without a further round through the runner that recorded it), and the announcements runners make when
+   * a task ran again and its recorded result is sent once more (that result was stored before following began,
+   * so the stream consumer does not see it). Only recorded results reach waiters, each with the recorded content.
    */
   private follow(w: Watch): Promise<void> {
     w.started ??= (async () => {
       w.subscription = this.options.nc.subscribe(w.bus.names.doneWildcard, {
         callback: (err, m) => {
-          if (err) return;
-          try {
-            const record = w.bus.decodeBody<ResultRecord>(m.data);
-            if (record instanceof Promise) record.then((r) => this.deliver(w, stripRecord(r)), () => undefined);
-            else this.deliver(w, stripRecord(record));
-          } catch {
-            // not a result record: ignore
-          }
+          if (!err) this.take(w, m.data);
         },
       });
+      await this.followRecorded(w);
       await this.options.nc.flush();
       this.watchReconnects();
     })();
     return w.started;
   }
 
+  private take(w: Watch, data: Uint8Array): void {
+    try {
+      const record = w.bus.decodeBody<ResultRecord>(data);
+      if (record instanceof Promise) record.then((r) => this.deliver(w, stripRecord(r)), () => undefined);
+      else this.deliver(w, stripRecord(record));
+    } catch {
+      // not a result record: ignore
+    }
+  }
+
+  /** (Re)starts reading the results stream from now on, replacing the consumer read before, if any. */
+  private async followRecorded(w: Watch): Promise<void> {
+    const before = w.recorded;
+    const consumer = await w.bus.js.consumers.getPushConsumer(w.bus.names.resultsStream, { deliver_policy: DeliverPolicy.New });
+    w.recorded = { consumer, messages: await consumer.consume({ callback: (m) => this.take(w, m.data) }) };
+    if (before) await stopReading(before);
+  }
+
   private reconnectWatch = false;
+  /**
+   * After a reconnection (perhaps to a restarted server, which has forgotten the ordered consumers), reading the
+   * results stream starts afresh, and then every awaited task is looked up: a result recorded before the new
+   * consumer exists is found by the lookup, one recorded after it arrives through the consumer.
+   */
   private watchReconnects(): void {
     if (this.reconnectWatch) return;
     this.reconnectWatch = true;
@@ -167,10 +194,23 @@ export class JobChainClient {
         if (s.type !== "reconnect") continue;
         for (const pw of this.watches.values()) {
           const w = await pw.catch(() => undefined);
-          if (w) for (const id of w.waiters.keys()) void this.lookUp(w, id);
+          if (!w?.started) continue;
+          await this.retrying(() => this.followRecorded(w));
+          for (const id of w.waiters.keys()) void this.lookUp(w, id);
         }
       }
     })();
+  }
+
+  /** Runs `step` until it succeeds or the client closes, backing off while the server is busy or away. */
+  private async retrying(step: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        return await step();
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
   }
 
   /**
@@ -362,17 +402,12 @@ export class JobChainClient {
   }
 
   /** Reads a recorded result, retrying while the server is busy or away, until the task's waiter is gone. */
-  private async lookUp(w: Watch, id: string): Promise<void> {
-    for (let attempt = 0; w.waiters.has(id); attempt++) {
-      try {
-        const existing = await w.bus.getResult(id);
-        if (existing) this.deliver(w, stripRecord(existing));
-        return;
-      } catch {
-        if (this.closed) return;
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
-    }
+  private lookUp(w: Watch, id: string): Promise<void> {
+    return this.retrying(async () => {
+      if (!w.waiters.has(id)) return;
+      const existing = await w.bus.getResult(id);
+      if (existing) this.deliver(w, stripRecord(existing));
+    });
   }
 
   /** Submits a task and resolves to its outcome. */
@@ -430,7 +465,9 @@ export class JobChainClient {
     this.closed = true;
     for (const w of this.watches.values()) {
       try {
-        (await w).subscription?.unsubscribe();
+        const watch = await w;
+        watch.subscription?.unsubscribe();
+        if (watch.recorded) await stopReading(watch.recorded);
       } catch {
         // a watch that never opened has nothing to stop
       }

@@ -154,11 +154,11 @@ describe("fault injection", { timeout: 300_000 }, () => {
     const client = new JobChainClient({ nc });
     const N = 3_000;
     const ids = Array.from({ length: N }, (_, i) => `t${i}`);
-    const submitting = Promise.all(ids.map((id, i) => client.submit({ v: i }, { graph: "diamond", id })));
+    // Waiting across the restart: results recorded after it reach the same waiters.
+    const running = Promise.all(ids.map((id, i) => client.run({ v: i }, { graph: "diamond", id, wait: 240 })));
     await until(async () => (await storedResults(nc, "JC_diamond_RESULTS").catch(() => 0)) >= 300, 120_000, "300 results before the restart");
     await nats.restart({ kill: true });
-    await submitting;
-    const outcomes = await Promise.all(ids.map((id) => client.result(id, { graph: "diamond", timeout: 240 })));
+    const outcomes = await running;
     const t = tally((i) => i + 1 + 10 + i + 1 + 100);
     for (const o of outcomes) t.add(o);
     expect({ lost: N - t.seen.size, duplicated: t.duplicates(), wrong: t.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
