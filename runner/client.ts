@@ -1,7 +1,7 @@
 // Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
 // and from the operator (JobTask resources).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { DeliverPolicy, type ConsumerMessages, type PushConsumer } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type OrderedPushConsumerOptions, type PushConsumer } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { createHash } from "node:crypto";
@@ -47,7 +47,7 @@ interface Watch {
   bus: InstanceBus;
   descriptor: GraphDescriptor;
   /** Results recorded since following started, read from the results stream. */
-  recorded: { consumer: PushConsumer; messages: ConsumerMessages } | undefined;
+  recorded: Reading | undefined;
   /** Repeats: recorded results announced again for tasks that ran again. */
   subscription: Subscription | undefined;
   started: Promise<void> | undefined;
@@ -59,9 +59,30 @@ interface Watch {
 /** How many unclaimed results a client keeps for a later `result()` call. */
 const RECENT_LIMIT = 50_000;
 
-/** Stops reading a results consumer and removes it from the server (it would otherwise linger a few minutes). */
-async function stopReading(r: { consumer: PushConsumer; messages: ConsumerMessages }): Promise<void> {
-  await r.messages.close();
+interface Reading {
+  consumer: PushConsumer;
+  messages: ConsumerMessages;
+}
+
+/**
+ * Reads an instance's results stream from `start` on with an ordered consumer the server pushes to as it stores
+ * each result. Its state stays in the server's memory: it is ephemeral, and started afresh after a reconnection.
+ */
+async function readResults(
+  bus: InstanceBus,
+  start: { deliver_policy: DeliverPolicy } | { opt_start_time: string },
+  take: (data: Uint8Array) => void,
+): Promise<Reading> {
+  // `mem_storage` is not among the typed options, but goes into the consumer's configuration with the rest (were
+  // it ever dropped, the consumer would merely keep its state on disk).
+  const options: Partial<OrderedPushConsumerOptions> & { mem_storage: boolean } = { ...start, mem_storage: true };
+  const consumer = await bus.js.consumers.getPushConsumer(bus.names.resultsStream, options);
+  return { consumer, messages: await consumer.consume({ callback: (m) => take(m.data) }) };
+}
+
+/** Stops reading and removes the consumer from the server (it would otherwise linger a few minutes). */
+async function stopReading(r: Reading): Promise<void> {
+  await r.messages.close().catch(() => undefined);
   await r.consumer.delete().catch(() => undefined);
 }
 
@@ -175,8 +196,7 @@ export class JobChainClient {
   /** (Re)starts reading the results stream from now on, replacing the consumer read before, if any. */
   private async followRecorded(w: Watch): Promise<void> {
     const before = w.recorded;
-    const consumer = await w.bus.js.consumers.getPushConsumer(w.bus.names.resultsStream, { deliver_policy: DeliverPolicy.New });
-    w.recorded = { consumer, messages: await consumer.consume({ callback: (m) => this.take(w, m.data) }) };
+    w.recorded = await readResults(w.bus, { deliver_policy: DeliverPolicy.New }, (data) => this.take(w, data));
     if (before) await stopReading(before);
   }
 
@@ -429,18 +449,12 @@ export class JobChainClient {
   private async *resultsSince(graph: string, since: Date, signal: AbortSignal | undefined): AsyncGenerator<TaskOutcome> {
     // The stream is the source here: no need for the announcements that waiters listen to.
     const w = await this.watch(graph);
-    const consumer = await w.bus.js.consumers.get(w.bus.names.resultsStream, {
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: since.toISOString(),
-    });
     const queue: Promise<ResultRecord>[] = [];
     let wake: (() => void) | undefined;
-    const messages = await consumer.consume({
-      callback: (m) => {
-        const record = w.bus.decodeBody<ResultRecord>(m.data);
-        queue.push(record instanceof Promise ? record : Promise.resolve(record));
-        wake?.();
-      },
+    const reading = await readResults(w.bus, { opt_start_time: since.toISOString() }, (data) => {
+      const record = w.bus.decodeBody<ResultRecord>(data);
+      queue.push(record instanceof Promise ? record : Promise.resolve(record));
+      wake?.();
     });
     const onAbort = (): void => wake?.();
     signal?.addEventListener("abort", onAbort);
@@ -455,7 +469,7 @@ export class JobChainClient {
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      await messages.close().catch(() => undefined);
+      await stopReading(reading);
     }
   }
 
