@@ -1,9 +1,16 @@
 // Per-node counters of a runner, served as Prometheus text with health endpoints.
 import { createServer, type Server } from "node:http";
 
+/**
+ * How a task's turn at a node ended: finished (its output or failure is recorded), or handed back for another
+ * delivery because something outside the job failed (NATS unavailable, a payload missing).
+ */
+export type TaskEnd = "succeeded" | "failed" | "handed-back";
+
 interface NodeMetrics {
   processed: number;
   failed: number;
+  handedBack: number;
   inFlight: number;
   durationSum: number;
   buckets: number[];
@@ -20,7 +27,7 @@ export class RunnerMetrics {
     const k = this.key(graph, node);
     let m = this.nodes.get(k);
     if (!m) {
-      m = { processed: 0, failed: 0, inFlight: 0, durationSum: 0, buckets: new Array(BOUNDS.length + 1).fill(0) };
+      m = { processed: 0, failed: 0, handedBack: 0, inFlight: 0, durationSum: 0, buckets: new Array(BOUNDS.length + 1).fill(0) };
       this.nodes.set(k, m);
     }
     return m;
@@ -28,21 +35,20 @@ export class RunnerMetrics {
   started(graph: string, node: string): void {
     this.get(graph, node).inFlight++;
   }
-  finished(graph: string, node: string, seconds: number, ok: boolean): void {
+  finished(graph: string, node: string, seconds: number, end: TaskEnd): void {
     const m = this.get(graph, node);
     m.inFlight--;
+    if (end === "handed-back") {
+      // Not an outcome: the task comes back, and is counted when it finishes.
+      m.handedBack++;
+      return;
+    }
     m.processed++;
-    if (!ok) m.failed++;
+    if (end === "failed") m.failed++;
     m.durationSum += seconds;
     let i = BOUNDS.findIndex((b) => seconds <= b);
     if (i < 0) i = BOUNDS.length;
     m.buckets[i]!++;
-  }
-  snapshot(): { graph: string; node: string; processed: number; failed: number; inFlight: number }[] {
-    return [...this.nodes].map(([k, m]) => {
-      const [graph, node] = k.split("\u0000") as [string, string];
-      return { graph, node, processed: m.processed, failed: m.failed, inFlight: m.inFlight };
-    });
   }
   /** Prometheus text exposition format. */
   render(): string {
@@ -51,6 +57,8 @@ export class RunnerMetrics {
       "# TYPE jobchain_node_processed_total counter",
       "# HELP jobchain_node_failed_total Tasks that failed at this node (or in the nodes it ran in memory after it).",
       "# TYPE jobchain_node_failed_total counter",
+      "# HELP jobchain_node_handed_back_total Tasks a node handed back for another delivery because something outside the job failed (NATS unavailable, a payload missing).",
+      "# TYPE jobchain_node_handed_back_total counter",
       "# HELP jobchain_node_in_flight Tasks a node is working on now.",
       "# TYPE jobchain_node_in_flight gauge",
       "# HELP jobchain_node_duration_seconds Time from receipt of a task's message to the task's output being stored.",
@@ -61,6 +69,7 @@ export class RunnerMetrics {
       const l = `graph="${graph}",node="${node}"`;
       lines.push(`jobchain_node_processed_total{${l}} ${m.processed}`);
       lines.push(`jobchain_node_failed_total{${l}} ${m.failed}`);
+      lines.push(`jobchain_node_handed_back_total{${l}} ${m.handedBack}`);
       lines.push(`jobchain_node_in_flight{${l}} ${m.inFlight}`);
       let cum = 0;
       BOUNDS.forEach((b, i) => {

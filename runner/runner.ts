@@ -21,7 +21,7 @@ import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelo
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
 import { outboxFor, type Outbox } from "./publisher.ts";
-import { RunnerMetrics, serveMetrics } from "./metrics.ts";
+import { RunnerMetrics, serveMetrics, type TaskEnd } from "./metrics.ts";
 import { RESULT_NODE } from "./naming.ts";
 import { SharedRateLimiters } from "./ratelimit.ts";
 import { region, servedNodes, type Region } from "./topology.ts";
@@ -312,13 +312,14 @@ export class Runner {
   private async runTask(rt: InstanceRuntime, node: string, env: WorkEnvelope, trace: TraceCarrier | undefined, received: number): Promise<boolean> {
     if (!this.taskSlots.tryAcquire()) await this.taskSlots.acquire();
     this.metrics.started(rt.graph.id, node);
-    let ok = false;
+    let end: TaskEnd = "handed-back";
     try {
-      ok = await this.processTask(rt, node, env, trace);
+      const ok = await this.processTask(rt, node, env, trace);
+      end = ok ? "succeeded" : "failed";
       return ok;
     } finally {
       this.taskSlots.release();
-      this.metrics.finished(rt.graph.id, node, (performance.now() - received) / 1000, ok);
+      this.metrics.finished(rt.graph.id, node, (performance.now() - received) / 1000, end);
     }
   }
 
