@@ -29,7 +29,8 @@ export function reportError(err: unknown, write: (s: string) => void = (s) => pr
     return EXIT.invalid;
   }
   if (err instanceof UnknownGraphError) {
-    write(`jobchain: ${err.message}\n  hint: pass --graph with one of the ids above\n`);
+    // With nothing to choose from, the message itself says what to do.
+    write(`jobchain: ${err.message}\n${err.available.length > 0 ? "  hint: pass --graph with one of the ids above\n" : ""}`);
     return EXIT.invalid;
   }
   const e = err as Error;

@@ -365,6 +365,21 @@ export class InstanceBus {
     }
   }
 
+  /** The ids of every instance some runner has published, sorted; empty when none has. */
+  static async knownInstances(nc: NatsConnection): Promise<string[]> {
+    const ids: string[] = [];
+    try {
+      const kv = await new Kvm(jetstream(nc)).open(GRAPHS_BUCKET);
+      for await (const key of await kv.keys()) {
+        const e = await kv.get(key);
+        if (e && e.operation === "PUT") ids.push(decodeJson<GraphDescriptor>(e.value).id);
+      }
+    } catch {
+      // no descriptor bucket: no runner has started yet
+    }
+    return ids.sort();
+  }
+
   /** Backlog of a node's consumer: messages waiting plus messages delivered and not yet acknowledged. */
   async backlog(node: string): Promise<{ pending: number; ackPending: number; pulling: number }> {
     const info = await this.jsm.consumers.info(this.names.stream, this.names.consumer(node));

@@ -108,7 +108,14 @@ export class JobChainClient {
     if (this.options.graphs) return describe(selectInstance(this.options.graphs, graph));
     const d = await InstanceBus.readDescriptor(this.options.nc, graph);
     if (!d) {
-      throw new UnknownGraphError(graph, [], `graph '${graph}' is not known to this NATS server: no runner has published it (start a runner for it, or pass its configuration)`);
+      const known = await InstanceBus.knownInstances(this.options.nc);
+      throw new UnknownGraphError(
+        graph,
+        known,
+        known.length > 0
+          ? `graph '${graph}' is not known to this NATS server; runners have published: ${known.join(", ")}`
+          : `graph '${graph}' is not known to this NATS server: no runner has published it (start a runner for it, or pass its configuration)`,
+      );
     }
     return d;
   }

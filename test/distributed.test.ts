@@ -126,9 +126,17 @@ describe("distributed runners", () => {
   });
 
   it("exits 2 with a clear message for an unknown graph or an unreachable server", async () => {
+    await using empty = await startNats();
+    const none = await cli(["submit", "--graph", "nope", "--input", "{}", "--nats", empty.url]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toBe(
+      "jobchain: graph 'nope' is not known to this NATS server: no runner has published it (start a runner for it, or pass its configuration)\n",
+    );
+    await runner(["--graph", "linear"]);
     const unknown = await cli(["submit", "--graph", "nope", "--input", "{}", "--nats", nats.url]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/graph 'nope' is not known to this NATS server/);
+    expect(unknown.stderr).toMatch(/graph 'nope' is not known to this NATS server; runners have published: .*\blinear\b/);
+    expect(unknown.stderr).toContain("hint: pass --graph with one of the ids above");
     const down = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", "nats://127.0.0.1:1"], { timeoutMs: 30_000 });
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/cannot connect to NATS at nats:\/\/127.0.0.1:1/);
