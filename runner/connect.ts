@@ -39,22 +39,44 @@ export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsOp
   };
 }
 
-/** A credentials or TLS file given for the connection cannot be read. */
-export class NatsFileError extends Error {
-  override readonly name = "NatsFileError";
-  readonly file: string;
-  constructor(what: string, file: string, cause: unknown) {
-    const reason = (cause as NodeJS.ErrnoException)?.code === "ENOENT" ? "no such file" : ((cause as Error)?.message ?? String(cause));
-    super(`cannot read the ${what} '${file}': ${reason}`, { cause });
-    this.file = file;
+/** A connection setting is unusable: a credentials or TLS file that cannot be read, or a malformed server URL. */
+export class NatsSettingError extends Error {
+  override readonly name = "NatsSettingError";
+  /** What the user can do about it. */
+  readonly hint: string;
+  constructor(message: string, hint: string, cause?: unknown) {
+    super(message, { cause });
+    this.hint = hint;
   }
+
+  static unreadable(what: string, file: string, cause: unknown): NatsSettingError {
+    const reason = (cause as NodeJS.ErrnoException)?.code === "ENOENT" ? "no such file" : ((cause as Error)?.message ?? String(cause));
+    return new NatsSettingError(
+      `cannot read the ${what} '${file}': ${reason}`,
+      "check the path (the same setting can come from JOBCHAIN_NATS_* variables, e.g. a mounted Secret)",
+      cause,
+    );
+  }
+}
+
+/** Server URLs as nats.js takes them: `host[:port]` or with a `nats://` or `tls://` scheme. */
+function serverUrls(value: string): string[] {
+  const servers = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = servers.find((s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) && !/^(nats|tls):\/\//i.test(s));
+  if (servers.length === 0 || bad !== undefined) {
+    throw new NatsSettingError(
+      servers.length === 0 ? "no NATS server URL given" : `unsupported NATS server URL '${bad}'`,
+      "use nats://HOST:PORT or tls://HOST:PORT (several separated by commas) in --nats or JOBCHAIN_NATS_URL",
+    );
+  }
+  return servers;
 }
 
 function readFile(what: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new NatsFileError(what, file, err);
+    throw NatsSettingError.unreadable(what, file, err);
   }
 }
 
@@ -63,12 +85,12 @@ function checkReadable(what: string, file: string | undefined): void {
   try {
     accessSync(file, constants.R_OK);
   } catch (err) {
-    throw new NatsFileError(what, file, err);
+    throw NatsSettingError.unreadable(what, file, err);
   }
 }
 
 export function connectionOptions(o: NatsOptions): ConnectionOptions {
-  const servers = (o.url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim());
+  const servers = serverUrls(o.url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222");
   const opts: ConnectionOptions = {
     servers,
     name: o.name,

@@ -140,6 +140,9 @@ describe("distributed runners", () => {
     const down = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", "nats://127.0.0.1:1"], { timeoutMs: 30_000 });
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/cannot connect to NATS at nats:\/\/127.0.0.1:1/);
+    const scheme = await cli(["submit", "--graph", "linear", "--input", "{}", "--nats", "http://127.0.0.1:4222"]);
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toMatch(/^jobchain: unsupported NATS server URL 'http:\/\/127.0.0.1:4222'\n  hint: use nats:\/\/HOST:PORT/);
   });
 
   it("follows recorded results with 'results --follow', each once, also for a task that runs again", async () => {

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsFileError, connectNats, type BusOptions, type NatsOptions } from "../../runner/index.ts";
+import { NatsSettingError, connectNats, type BusOptions, type NatsOptions } from "../../runner/index.ts";
 import { UsageError } from "../errors.ts";
 
 /** Connection flags shared by the commands that talk to NATS; each falls back to a JOBCHAIN_NATS_* variable. */
@@ -79,9 +79,7 @@ export async function connectFromFlags(v: Values, name: string, waitForServer = 
 /** Turns a connection failure into a message that names the server and what to check (exit 2, no stack). */
 function connectionError(err: unknown, url: string | undefined): UsageError {
   const msg = (err as Error)?.message ?? String(err);
-  if (err instanceof NatsFileError) {
-    return new UsageError(msg, "check the path (the same setting can come from JOBCHAIN_NATS_* variables, e.g. a mounted Secret)");
-  }
+  if (err instanceof NatsSettingError) return new UsageError(err.message, err.hint);
   const hint = /certificate|TLS|SSL|altname/i.test(msg)
     ? "check --nats-tls-ca (and the server certificate's names: the client checks 'localhost' for a 127.0.0.1 URL)"
     : /Authorization|AUTHORIZATION|authentication/i.test(msg)
