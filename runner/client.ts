@@ -160,7 +160,9 @@ export class JobChainClient {
     if (!w) {
       w = (async () => {
         const descriptor = await this.descriptorFor(graph);
-        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus);
+        // A graph from the configuration may have no streams yet (no runner has started): create them, so its
+        // tasks are accepted and wait for runners. A graph that runners published has them already.
+        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus, this.options.graphs ? { nodes: [] } : undefined);
         return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map() };
       })();
       w.catch(() => this.watches.delete(graph));

@@ -125,6 +125,21 @@ describe("distributed runners", () => {
     await nc.close();
   });
 
+  it("accepts tasks for a graph from its configuration before any runner has started; they run once one does", async () => {
+    await using fresh = await startNats();
+    const task = { id: "early-1", v: 1 };
+    const sub = await cli(["submit", config.dir, "--graph", "linear", "--input", JSON.stringify(task), "--no-wait", "--nats", fresh.url]);
+    expect(sub.code).toBe(0);
+    expect(sub.lines).toEqual([{ id: "early-1", graph: "linear", status: "submitted", task }]);
+    expect(sub.stderr).toMatch(/no runner is serving 'a' of graph 'linear' right now; tasks wait in JetStream/);
+    const pending = await cli(["results", config.dir, "--graph", "linear", "--id", "early-1", "--nats", fresh.url]);
+    expect({ code: pending.code, lines: pending.lines }).toEqual({ code: 1, lines: [{ id: "early-1", graph: "linear", status: "pending" }] });
+    procs.push(await startRunner(config.dir, ["--graph", "linear"], fresh.url));
+    const done = await cli(["results", "--graph", "linear", "--id", "early-1", "--wait", "60", "--nats", fresh.url]);
+    expect(done.code).toBe(0);
+    expect(done.lines).toEqual([{ id: "early-1", graph: "linear", status: "succeeded", task, result: { v: 112 } }]);
+  });
+
   it("exits 2 with a clear message for an unknown graph or an unreachable server", async () => {
     await using empty = await startNats();
     const none = await cli(["submit", "--graph", "nope", "--input", "{}", "--nats", empty.url]);

@@ -1,12 +1,14 @@
+import { readConfigSources, resolveConfig } from "../../core/index.ts";
 import { JobChainClient } from "../../runner/index.ts";
 import { parse } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { BufferedWriter, outcomeLine } from "../output.ts";
 import { NATS_USAGE, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
-export const usage = `usage: jobchain results --graph ID (--id TASK... [--wait S] | --follow) [--nats URL]
+export const usage = `usage: jobchain results [CONFIG] --graph ID (--id TASK... [--wait S] | --follow) [--nats URL]
 
-Prints recorded results as JSON Lines, in the shape of 'jobchain run'.
+Prints recorded results as JSON Lines, in the shape of 'jobchain run'. With CONFIG, the graph need not have been
+published by a runner yet.
   --id TASK   a task's result (repeatable); a task without a result yet is waited for up to --wait seconds
               (default 0: print {"id","graph","status":"pending"} at once)
   --follow    print every result recorded from now on, until interrupted
@@ -14,13 +16,13 @@ Exit status: 0 when every named task succeeded, 1 when one failed or is still pe
 ${NATS_USAGE}`;
 
 export async function results(argv: string[]): Promise<number> {
-  const { values } = parse("results", argv, {
+  const { values, positionals } = parse("results", argv, {
     ...natsFlags,
     graph: { type: "string", short: "g" },
     id: { type: "string", multiple: true },
     wait: { type: "string" },
     follow: { type: "boolean" },
-  }, 0);
+  });
   if (values.help) {
     process.stdout.write(usage + "\n");
     return EXIT.ok;
@@ -29,8 +31,9 @@ export async function results(argv: string[]): Promise<number> {
   if (!values.follow && !values.id?.length) throw new UsageError("results: give --id TASK (repeatable) or --follow");
   const wait = values.wait === undefined ? 0 : Number(values.wait);
   if (!(wait >= 0)) throw new UsageError(`--wait must be a number of seconds, got '${values.wait}'`);
+  const graphs = positionals[0] !== undefined ? resolveConfig(readConfigSources(positionals[0])).instances : undefined;
   const nc = await connectFromFlags(values, `jobchain-results-${process.pid}`);
-  const client = new JobChainClient({ nc });
+  const client = new JobChainClient({ nc, graphs });
   const out = new BufferedWriter(process.stdout);
   try {
     const graph = await client.resolveGraph(values.graph);
