@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, type NatsServerHandle } from "./harness/nats.ts";
 import { cli } from "./helpers/cli.ts";
 import { mathConfig } from "./helpers/graphs.ts";
+import { until } from "./helpers/until.ts";
 import { jobchain, startRunner, type Proc } from "./helpers/procs.ts";
 
 let nats: NatsServerHandle;
@@ -164,8 +165,12 @@ describe("distributed runners", () => {
     await runner(["--graph", "linear"]);
     const follow = jobchain(["results", "--graph", "linear", "--follow", "--nats", nats.url]);
     procs.push(follow);
-    // Following has started once the ordered consumer exists; give it a moment, then submit.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Following has started once its consumer on the results stream exists.
+    const nc = await connect(nats.connectOptions);
+    const jsm = await jetstreamManager(nc);
+    const consumers = async () => (await jsm.consumers.list("JC_linear_RESULTS").next()).length;
+    await until(async () => (await consumers().catch(() => 0)) > 0, 20_000, "the follower's consumer");
+    await nc.close();
     const inputs = path.join(config.dir, "follow.jsonl");
     writeFileSync(inputs, ["f1", "f2", "f3"].map((id, i) => JSON.stringify({ id, v: i })).join("\n") + "\n");
     expect((await cli(["submit", "--graph", "linear", "--inputs", inputs, "--nats", nats.url])).code).toBe(0);

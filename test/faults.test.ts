@@ -10,6 +10,7 @@ import { startNats, type NatsServerHandle } from "./harness/nats.ts";
 import { cli } from "./helpers/cli.ts";
 import { mathConfig } from "./helpers/graphs.ts";
 import { jobchain, startRunner, type Proc } from "./helpers/procs.ts";
+import { until } from "./helpers/until.ts";
 
 let config: { dir: string; cleanup: () => void };
 let procs: Proc[] = [];
@@ -53,13 +54,6 @@ function tally(expected: (i: number) => number) {
   };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("fault injection", { timeout: 300_000 }, () => {
   it("kill -9 of a runner with 10,000 tasks in flight (3 jobs, 2 replicas each): 0 lost, 0 duplicated", async () => {
