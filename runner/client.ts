@@ -52,12 +52,16 @@ interface Watch {
   subscription: Subscription | undefined;
   started: Promise<void> | undefined;
   waiters: Map<string, ((r: TaskOutcome) => void)[]>;
-  /** Results that arrived before anyone asked for them (e.g. between a submission's ack and `result()`). */
-  recent: Map<string, TaskOutcome>;
+  /**
+   * Tasks this client submitted that no `result()` call has claimed yet, with their result once it arrives (it
+   * can come before the call, e.g. between a submission's ack and `result()`). Results of other clients' tasks
+   * are not kept: a `result()` call for one of those reads the stream instead.
+   */
+  unclaimed: Map<string, TaskOutcome | undefined>;
 }
 
-/** How many unclaimed results a client keeps for a later `result()` call. */
-const RECENT_LIMIT = 50_000;
+/** How many submitted tasks (and their results) a client keeps for a later `result()` call. */
+const UNCLAIMED_LIMIT = 50_000;
 
 interface Reading {
   consumer: PushConsumer;
@@ -163,7 +167,7 @@ export class JobChainClient {
         // A graph from the configuration may have no streams yet (no runner has started): create them, so its
         // tasks are accepted and wait for runners. A graph that runners published has them already.
         const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus, this.options.graphs ? { nodes: [] } : undefined);
-        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), recent: new Map() };
+        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), unclaimed: new Map() };
       })();
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
@@ -243,17 +247,16 @@ export class JobChainClient {
   }
 
   /**
-   * Hands a recorded result to whoever waits for it, or keeps it for a `result()` call that comes a moment
-   * later. (A result can be announced twice, always with the recorded content.)
+   * Hands a recorded result to whoever waits for it, or keeps it for the `result()` call that comes a moment later
+   * for a task this client submitted. (A result can be announced twice, always with the recorded content.)
    */
   private deliver(w: Watch, outcome: TaskOutcome): void {
     const waiting = w.waiters.get(outcome.id);
     if (waiting) {
       w.waiters.delete(outcome.id);
       for (const resolve of waiting) resolve(outcome);
-    } else {
-      w.recent.set(outcome.id, outcome);
-      if (w.recent.size > RECENT_LIMIT) w.recent.delete(w.recent.keys().next().value!);
+    } else if (w.unclaimed.has(outcome.id)) {
+      w.unclaimed.set(outcome.id, outcome);
     }
   }
 
@@ -317,6 +320,9 @@ export class JobChainClient {
 
   private envelope(w: Watch, task: unknown, id: string | undefined, timeout: number | undefined): WorkEnvelope {
     const taskId = taskIdOf(task, id);
+    // Kept from before it is published: its result may arrive before the submission's ack is handled.
+    if (!w.unclaimed.has(taskId)) w.unclaimed.set(taskId, undefined);
+    if (w.unclaimed.size > UNCLAIMED_LIMIT) w.unclaimed.delete(w.unclaimed.keys().next().value!);
     const now = Date.now();
     return {
       v: 1,
@@ -385,11 +391,9 @@ export class JobChainClient {
     options: { graph: string; timeout?: number | undefined; task?: unknown; check?: boolean | undefined },
   ): Promise<TaskOutcome> {
     const w = this.following.get(options.graph) ?? (await this.followed(options.graph));
-    const early = w.recent.get(id);
-    if (early) {
-      w.recent.delete(id);
-      return early;
-    }
+    const early = w.unclaimed.get(id);
+    w.unclaimed.delete(id);
+    if (early) return early;
     let mine: ((r: TaskOutcome) => void) | undefined;
     const outcome = new Promise<TaskOutcome>((resolve) => {
       mine = resolve;
