@@ -42,7 +42,6 @@ export interface Submitted {
   duplicate: boolean;
 }
 
-
 interface Watch {
   bus: InstanceBus;
   descriptor: GraphDescriptor;
@@ -485,7 +484,6 @@ export class JobChainClient {
       await stopReading(reading);
     }
   }
-
 
   /** Stops following results. The connection is left to the caller. */
   async close(): Promise<void> {
