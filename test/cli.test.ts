@@ -134,6 +134,12 @@ parameters:
       [["run", EXAMPLE, "--format", "xml", "--input", "{}"], /--format must be jsonl or pretty/],
       [["run", EXAMPLE, "--graph", "text_report/brief", "--inputs", "/nonexistent.jsonl"], /cannot read --inputs \/nonexistent.jsonl: ENOENT/],
       [["frobnicate"], /unknown command 'frobnicate'/],
+      [["runner", EXAMPLE, "--drain-timeout", "soon"], /--drain-timeout must be a number of seconds, got 'soon'/],
+      [["runner", EXAMPLE, "--nodes", "clean", "--pool", "default"], /runner: give --nodes or --pool, not both/],
+      [["runner", EXAMPLE, "--graph", "text_report/brief", "--nodes", "clean,bogus"], /--nodes names unknown node\(s\): bogus\n  hint: nodes: clean/],
+      [["runner", EXAMPLE, "--metrics-port", "http"], /--metrics-port must be a port number, got 'http'/],
+      [["runner", EXAMPLE, "--nats", "http://127.0.0.1:4222"], /unsupported NATS server URL 'http:\/\/127.0.0.1:4222'/],
+      [["submit", EXAMPLE, "--input", "{}"], /submit: --graph is required/],
       [["run", "/nonexistent/config", "--input", "{}"], /\/nonexistent\/config: no such file or directory/],
     ];
     for (const [args, message] of cases) {

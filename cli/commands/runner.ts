@@ -18,6 +18,8 @@ back) the messages in hand, and exits 0. Several runners may serve the same node
   --metrics-port P  Prometheus metrics on /metrics, health on /healthz and /readyz
   --ack-wait S      seconds before an unacknowledged message is redelivered (default 30; runners send heartbeats)
   --max-deliver N   deliveries before a message's task is failed (default 5)
+  --drain-timeout S seconds to finish the messages in hand after SIGTERM before handing them back (default 30)
+  --jobs DIR        more job classes (repeatable); <CONFIG>/jobs/ is always loaded
 ${NATS_USAGE}`;
 
 export async function runner(argv: string[]): Promise<number> {
@@ -45,6 +47,7 @@ export async function runner(argv: string[]): Promise<number> {
     throw new UsageError(`--metrics-port must be a port number, got '${values["metrics-port"]}'`);
   }
   const drain = values["drain-timeout"] === undefined ? 30 : Number(values["drain-timeout"]);
+  if (!(drain >= 0)) throw new UsageError(`--drain-timeout must be a number of seconds, got '${values["drain-timeout"]}'`);
   const bus = busOptions(values);
   const { config, registry } = await loadFromArgs(positionals[0], values.jobs);
   let instances = config.instances;
