@@ -28,6 +28,31 @@ export interface WorkBatch {
   batch: WorkEnvelope[];
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The fields a runner relies on; anything else published on a node's subject is not a work message. */
+export function isWorkEnvelope(v: unknown): v is WorkEnvelope {
+  return (
+    isRecord(v) &&
+    v.v === 1 &&
+    typeof v.id === "string" &&
+    v.id !== "" &&
+    typeof v.graph === "string" &&
+    isRecord(v.inputs) &&
+    typeof v.submitted === "number" &&
+    (v.saved === undefined || isRecord(v.saved)) &&
+    (v.deadline === undefined || typeof v.deadline === "number") &&
+    (v.trace === undefined || isRecord(v.trace))
+  );
+}
+
+/** A work message's body: one envelope, or a batch of at least one. */
+export function isWorkBody(v: unknown): v is WorkEnvelope | WorkBatch {
+  return isWorkEnvelope(v) || (isRecord(v) && v.v === 1 && Array.isArray(v.batch) && v.batch.length > 0 && v.batch.every(isWorkEnvelope));
+}
+
 export function isBatch(body: WorkEnvelope | WorkBatch): body is WorkBatch {
   return Array.isArray((body as WorkBatch).batch);
 }

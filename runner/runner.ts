@@ -17,7 +17,7 @@ import {
   type TaskOutcome,
 } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions } from "./bus.ts";
-import { decodeJson, isBatch, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
+import { decodeJson, isBatch, isWorkBody, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
 import { outboxFor, type Outbox } from "./publisher.ts";
@@ -278,8 +278,11 @@ export class Runner {
     const received = performance.now();
     let tasks: WorkEnvelope[] = [];
     try {
-      const decoded = rt.bus.decodeBody<WorkEnvelope | WorkBatch>(m.data);
-      const body = decoded instanceof Promise ? await decoded : decoded;
+      const body = await this.decodeWork(rt, m);
+      if (typeof body === "string") {
+        this.discard(rt, node, m, body);
+        return;
+      }
       if (isBatch(body) && body.batch.length > 1 && m.info.deliveryCount > 1) {
         await this.split(rt, node, m, body.batch);
         return;
@@ -294,6 +297,31 @@ export class Runner {
     } catch (err) {
       await this.onHandlingError(rt, node, m, tasks, err);
     }
+  }
+
+  /**
+   * The message's body, or why it is not a work message of this instance: bytes that are not JSON (or a stored
+   * payload that is not) and JSON of another shape stay so however often they are delivered.
+   */
+  private async decodeWork(rt: InstanceRuntime, m: JsMsg): Promise<WorkEnvelope | WorkBatch | string> {
+    let body: unknown;
+    try {
+      const decoded = rt.bus.decodeBody<unknown>(m.data);
+      body = decoded instanceof Promise ? await decoded : decoded;
+    } catch (err) {
+      if (err instanceof SyntaxError) return `not JSON: ${err.message}`;
+      throw err;
+    }
+    if (!isWorkBody(body)) return "not a work message (an envelope with v, id, graph, inputs and submitted, or a batch of them)";
+    const foreign = (isBatch(body) ? body.batch : [body]).find((e) => e.graph !== rt.graph.id);
+    if (foreign) return `a task of graph '${foreign.graph}' on a subject of '${rt.graph.id}'`;
+    return body;
+  }
+
+  /** Removes a message that can never be handled (redelivering it would not change it), with a warning. */
+  private discard(rt: InstanceRuntime, node: string, m: JsMsg, why: string): void {
+    this.logger.warn({ graph: rt.graph.id, node, stream_seq: m.info.streamSequence, why }, "malformed message removed");
+    this.outbox.defer(() => m.term(why.slice(0, 200)));
   }
 
   /**
@@ -439,10 +467,15 @@ export class Runner {
       const adv = decodeJson<{ stream: string; consumer: string; stream_seq: number; deliveries: number }>(data);
       const stored = await rt.bus.jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
       if (!stored) return;
-      const body = await rt.bus.decodeBody<WorkEnvelope | WorkBatch>(stored.data);
+      // A body that cannot be read has no task to record a failure for; the message is removed all the same.
+      const body = await Promise.resolve()
+        .then(() => rt.bus.decodeBody<unknown>(stored.data))
+        .catch(() => undefined);
       const node = adv.consumer.replace(/^node_/, "");
       const error = { job: node, message: `no runner completed this job in ${adv.deliveries} deliveries` };
-      await Promise.all((isBatch(body) ? body.batch : [body]).map((env) => this.recordFailure(rt, env, error, env.saved)));
+      // Only tasks of this instance have a result to record; anything else is just removed.
+      const tasks = isWorkBody(body) ? (isBatch(body) ? body.batch : [body]).filter((e) => e.graph === rt.graph.id) : [];
+      await Promise.all(tasks.map((env) => this.recordFailure(rt, env, error, env.saved)));
       await rt.bus.jsm.streams.deleteMessage(adv.stream, adv.stream_seq).catch(() => undefined);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "could not record a dead-lettered task");

@@ -2,12 +2,15 @@
 import { execSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { operatorSetup } from "./helpers/jwt.ts";
 import { startNats } from "./harness/nats.ts";
 import { cli } from "./helpers/cli.ts";
 import { mathConfig } from "./helpers/graphs.ts";
 import { startRunner, type Proc } from "./helpers/procs.ts";
+import { until } from "./helpers/until.ts";
 
 let config: { dir: string; cleanup: () => void };
 let procs: Proc[] = [];
@@ -184,6 +187,29 @@ describe("distributed extras", { timeout: 120_000 }, () => {
       expect(text).not.toMatch(/^jobchain_node_handed_back_total\{graph="linear",node="a"\} [1-9]/m);
     }
     expect(runs).toBe(1);
+  });
+
+  it("removes malformed messages on a node's subject at first delivery and keeps serving", async () => {
+    await using nats = await startNats();
+    const r = await runner(config.dir, ["--graph", "linear"], nats.url);
+    const nc = await connect(nats.connectOptions);
+    const js = jetstream(nc);
+    const bodies = [
+      "garbage",
+      "{}",
+      "null",
+      "[1,2]",
+      '{"v":1,"batch":[1]}',
+      JSON.stringify({ v: 1, id: "x", graph: "another", task: {}, inputs: {}, submitted: 1 }),
+    ];
+    for (const b of bodies) await js.publish("jc.linear.-.node.a", b);
+    const got = await cli(["submit", "--graph", "linear", "--input", '{"id":"ok","v":1}', "--nats", nats.url]);
+    expect(got.lines).toMatchObject([{ id: "ok", status: "succeeded", result: { v: 112 } }]);
+    const jsm = await jetstreamManager(nc);
+    await until(async () => (await jsm.streams.info("JC_linear")).state.messages === 0, 30_000, "the work stream to empty");
+    expect((await jsm.consumers.info("JC_linear", "node_a")).num_redelivered).toBe(0);
+    expect(r.stderr().match(/malformed message removed/g)).toHaveLength(bodies.length);
+    await nc.close();
   });
 
   it("holds a rate limit across runner replicas", async () => {
