@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
+import { taskIdOfToken } from "./naming.ts";
 import { carrierOf } from "./tracecontext.ts";
 
 export interface ClientOptions {
@@ -74,13 +75,13 @@ interface Reading {
 async function readResults(
   bus: InstanceBus,
   start: { deliver_policy: DeliverPolicy } | { opt_start_time: string },
-  take: (data: Uint8Array) => void,
+  take: (m: { subject: string; data: Uint8Array }) => void,
 ): Promise<Reading> {
   // `mem_storage` is not among the typed options, but goes into the consumer's configuration with the rest (were
   // it ever dropped, the consumer would merely keep its state on disk).
   const options: Partial<OrderedPushConsumerOptions> & { mem_storage: boolean } = { ...start, mem_storage: true };
   const consumer = await bus.js.consumers.getPushConsumer(bus.names.resultsStream, options);
-  return { consumer, messages: await consumer.consume({ callback: (m) => take(m.data) }) };
+  return { consumer, messages: await consumer.consume({ callback: take }) };
 }
 
 /** Stops reading and removes the consumer from the server (it would otherwise linger a few minutes). */
@@ -185,7 +186,7 @@ export class JobChainClient {
     w.started ??= (async () => {
       w.subscription = this.options.nc.subscribe(w.bus.names.doneWildcard, {
         callback: (err, m) => {
-          if (!err) this.take(w, m.data);
+          if (!err) this.take(w, m.subject, m.data);
         },
       });
       await this.followRecorded(w);
@@ -195,7 +196,10 @@ export class JobChainClient {
     return w.started;
   }
 
-  private take(w: Watch, data: Uint8Array): void {
+  /** A result message (its subject ends with the task's token): decoded only when this client awaits that task. */
+  private take(w: Watch, subject: string, data: Uint8Array): void {
+    const id = taskIdOfToken(subject.slice(subject.lastIndexOf(".") + 1));
+    if (!w.waiters.has(id) && !w.unclaimed.has(id)) return;
     try {
       const record = w.bus.decodeBody<ResultRecord>(data);
       if (record instanceof Promise) record.then((r) => this.deliver(w, stripRecord(r)), () => undefined);
@@ -208,7 +212,7 @@ export class JobChainClient {
   /** (Re)starts reading the results stream from now on, replacing the consumer read before, if any. */
   private async followRecorded(w: Watch): Promise<void> {
     const before = w.recorded;
-    w.recorded = await readResults(w.bus, { deliver_policy: DeliverPolicy.New }, (data) => this.take(w, data));
+    w.recorded = await readResults(w.bus, { deliver_policy: DeliverPolicy.New }, (m) => this.take(w, m.subject, m.data));
     if (before) await stopReading(before);
   }
 
@@ -463,7 +467,7 @@ export class JobChainClient {
     const w = await this.watch(graph);
     const queue: Promise<ResultRecord>[] = [];
     let wake: (() => void) | undefined;
-    const reading = await readResults(w.bus, { opt_start_time: since.toISOString() }, (data) => {
+    const reading = await readResults(w.bus, { opt_start_time: since.toISOString() }, ({ data }) => {
       const record = w.bus.decodeBody<ResultRecord>(data);
       queue.push(record instanceof Promise ? record : Promise.resolve(record));
       wake?.();

@@ -49,6 +49,11 @@ export function taskToken(id: string): string {
   return /^[A-Za-z0-9_-]{1,200}$/.test(id) ? id : `~${Buffer.from(id, "utf8").toString("base64url")}`;
 }
 
+/** The task id a subject token stands for (the inverse of taskToken). */
+export function taskIdOfToken(token: string): string {
+  return token.startsWith("~") ? Buffer.from(token.slice(1), "base64url").toString("utf8") : token;
+}
+
 export function namesFor(instanceId: string): InstanceNames {
   const [graph, group] = instanceId.split("/");
   const token = instanceToken(instanceId);
