@@ -4,6 +4,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { JobChainClient } from "../runner/index.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, type NatsServerHandle } from "./harness/nats.ts";
 import { cli } from "./helpers/cli.ts";
@@ -139,6 +140,32 @@ describe("distributed runners", () => {
     const done = await cli(["results", "--graph", "linear", "--id", "early-1", "--wait", "60", "--nats", fresh.url]);
     expect(done.code).toBe(0);
     expect(done.lines).toEqual([{ id: "early-1", graph: "linear", status: "succeeded", task, result: { v: 112 } }]);
+  });
+
+  it("serves several clients at once, each its own results, and any client reads any recorded result", async () => {
+    await runner(["--graph", "linear"]);
+    const clients = await Promise.all(
+      [0, 1].map(async () => {
+        const nc = await connect(nats.connectOptions);
+        return { nc, client: new JobChainClient({ nc }) };
+      }),
+    );
+    const outcomes = await Promise.all(
+      clients.map(({ client }, k) =>
+        Promise.all(Array.from({ length: 200 }, (_, i) => client.run({ v: i }, { graph: "linear", id: `mc${k}-${i}` }))),
+      ),
+    );
+    outcomes.forEach((list, k) => {
+      expect(list.map((o) => o.id)).toEqual(Array.from({ length: 200 }, (_, i) => `mc${k}-${i}`));
+      expect(list.every((o, i) => o.status === "succeeded" && (o.result as { v: number }).v === i + 111)).toBe(true);
+    });
+    // A result recorded for another client's task is read from the stream.
+    const other = await clients[1]!.client.result("mc0-7", { graph: "linear", timeout: 30 });
+    expect(other).toMatchObject({ id: "mc0-7", status: "succeeded", result: { v: 118 } });
+    for (const { client, nc } of clients) {
+      await client.close();
+      await nc.close();
+    }
   });
 
   it("exits 2 with a clear message for an unknown graph or an unreachable server", async () => {
