@@ -1,7 +1,7 @@
 // Submitting tasks to a distributed graph and getting their results: from TypeScript, from `jobchain submit`,
 // and from the operator (JobTask resources).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { DeliverPolicy, type ConsumerMessages, type OrderedPushConsumerOptions, type PushConsumer } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type JsMsg, type OrderedPushConsumerOptions, type PushConsumer } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { createHash } from "node:crypto";
@@ -74,8 +74,8 @@ interface Reading {
  */
 async function readResults(
   bus: InstanceBus,
-  start: { deliver_policy: DeliverPolicy } | { opt_start_time: string },
-  take: (m: { subject: string; data: Uint8Array }) => void,
+  start: { deliver_policy: DeliverPolicy } | { opt_start_time: string } | { opt_start_seq: number },
+  take: (m: JsMsg) => void,
 ): Promise<Reading> {
   // `mem_storage` is not among the typed options, but goes into the consumer's configuration with the rest (were
   // it ever dropped, the consumer would merely keep its state on disk).
@@ -217,6 +217,8 @@ export class JobChainClient {
   }
 
   private reconnectWatch = false;
+  /** What else starts afresh after a reconnection (followers of `results()`). */
+  private readonly reconnectHooks = new Set<() => Promise<void>>();
   /**
    * After a reconnection (perhaps to a restarted server, which has forgotten the ordered consumers), reading the
    * results stream starts afresh, and then every awaited task is looked up: a result recorded before the new
@@ -234,6 +236,7 @@ export class JobChainClient {
           await this.retrying(() => this.followRecorded(w));
           for (const id of w.waiters.keys()) void this.lookUp(w, id);
         }
+        for (const hook of this.reconnectHooks) await this.retrying(hook);
       }
     })();
   }
@@ -467,11 +470,25 @@ export class JobChainClient {
     const w = await this.watch(graph);
     const queue: Promise<ResultRecord>[] = [];
     let wake: (() => void) | undefined;
-    const reading = await readResults(w.bus, { opt_start_time: since.toISOString() }, ({ data }) => {
-      const record = w.bus.decodeBody<ResultRecord>(data);
+    // The last stream sequence taken: reading resumes after it, and a message at or before it (from a consumer
+    // being replaced) is not taken twice.
+    let last = 0;
+    const take = (m: JsMsg): void => {
+      if (m.seq <= last) return;
+      last = m.seq;
+      const record = w.bus.decodeBody<ResultRecord>(m.data);
       queue.push(record instanceof Promise ? record : Promise.resolve(record));
       wake?.();
-    });
+    };
+    let reading = await readResults(w.bus, { opt_start_time: since.toISOString() }, take);
+    // After a reconnection the server may have forgotten the consumer (a restart): read on from where it was.
+    const resume = async (): Promise<void> => {
+      const before = reading;
+      reading = await readResults(w.bus, last > 0 ? { opt_start_seq: last + 1 } : { opt_start_time: since.toISOString() }, take);
+      await stopReading(before);
+    };
+    this.reconnectHooks.add(resume);
+    this.watchReconnects();
     const onAbort = (): void => wake?.();
     signal?.addEventListener("abort", onAbort);
     try {
@@ -484,6 +501,7 @@ export class JobChainClient {
         }
       }
     } finally {
+      this.reconnectHooks.delete(resume);
       signal?.removeEventListener("abort", onAbort);
       await stopReading(reading);
     }

@@ -146,6 +146,15 @@ describe("fault injection", { timeout: 300_000 }, () => {
     await runners(nats, "diamond", [["a"], ["b", "c"], ["d"]]);
     const nc = await connect({ ...nats.connectOptions, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const client = new JobChainClient({ nc });
+    // A follower of every result on a connection of its own, reading across the restart too.
+    const followerNc = await connect({ ...nats.connectOptions, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const follower = new JobChainClient({ nc: followerNc });
+    await follower.resolveGraph("diamond");
+    const followed = tally((i) => i + 1 + 10 + i + 1 + 100);
+    const abort = new AbortController();
+    const following = (async () => {
+      for await (const o of follower.results("diamond", abort.signal)) followed.add(o);
+    })();
     const N = 3_000;
     const ids = Array.from({ length: N }, (_, i) => `t${i}`);
     // Waiting across the restart: results recorded after it reach the same waiters.
@@ -157,6 +166,13 @@ describe("fault injection", { timeout: 300_000 }, () => {
     for (const o of outcomes) t.add(o);
     expect({ lost: N - t.seen.size, duplicated: t.duplicates(), wrong: t.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
     expect(await storedResults(nc, "JC_diamond_RESULTS")).toBe(N);
+    // The follower reads on after the restart at once (not after its consumer's heartbeats time out, 60 s).
+    await until(() => followed.seen.size >= N, 30_000, `the follower to see all ${N} results (has ${followed.seen.size})`);
+    abort.abort();
+    await following;
+    expect({ lost: N - followed.seen.size, duplicated: followed.duplicates(), wrong: followed.wrong }).toEqual({ lost: 0, duplicated: 0, wrong: 0 });
+    await follower.close();
+    await followerNc.close();
     await client.close();
     await nc.close();
   });
