@@ -173,18 +173,18 @@ describe("distributed extras", { timeout: 120_000 }, () => {
 
   it("keeps a job that runs longer than the ack wait from being delivered again (working() heartbeats)", async () => {
     await using nats = await startNats();
-    // Two replicas, an ack wait of 1 s and a job of 2.5 s: without heartbeats the message would come back (to
-    // either replica) every second while the job still runs.
+    // Two replicas, an ack wait of 2 s and a job of 5 s: without heartbeats the message would come back (to
+    // either replica) every 2 s while the job still runs.
     const replicas = [];
-    for (let i = 0; i < 2; i++) replicas.push(await runner(config.dir, ["--graph", "linear", "--ack-wait", "1", "--metrics-port", "0"], nats.url));
-    const got = await cli(["submit", "--graph", "linear", "--input", '{"id":"slow","v":1,"sleep_ms":2500}', "--nats", nats.url]);
-    expect(got.lines).toMatchObject([{ id: "slow", status: "succeeded", result: { v: 112 } }]);
+    for (let i = 0; i < 2; i++) replicas.push(await runner(config.dir, ["--graph", "single", "--ack-wait", "2", "--metrics-port", "0"], nats.url));
+    const got = await cli(["submit", "--graph", "single", "--input", '{"id":"slow","v":1,"sleep_ms":5000}', "--nats", nats.url]);
+    expect(got.lines).toMatchObject([{ id: "slow", status: "succeeded", result: { v: 2 } }]);
     let runs = 0;
     for (const r of replicas) {
       const port = Number(/metrics on :(\d+)/.exec(r.stderr())![1]);
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      runs += Number(/^jobchain_node_processed_total\{graph="linear",node="a"\} (\d+)$/m.exec(text)?.[1] ?? 0);
-      expect(text).not.toMatch(/^jobchain_node_handed_back_total\{graph="linear",node="a"\} [1-9]/m);
+      runs += Number(/^jobchain_node_processed_total\{graph="single",node="a"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      expect(text).not.toMatch(/^jobchain_node_handed_back_total\{graph="single",node="a"\} [1-9]/m);
     }
     expect(runs).toBe(1);
   });

@@ -98,6 +98,8 @@ graphs:
   metered:
     a: {next: [b]}
     b: {}
+  single:
+    a: {}
 `;
 
 /** Writes the math configuration to a temp dir; returns its path and a cleanup. */
