@@ -108,25 +108,30 @@ export class InstanceBus {
     this.inlineLimit = Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024);
   }
 
-  /** Opens the bus of an instance; `ensure` creates or updates its streams, buckets and the given consumers. */
+  /**
+   * Opens the bus of an instance; `ensure` creates its streams, buckets and the given consumers, and with
+   * `update` (runners) brings existing ones to these options. A client only creates what is missing: its
+   * defaults must not undo the settings runners were started with.
+   */
   static async open(
     nc: NatsConnection,
     instanceId: string,
     options: BusOptions = {},
-    ensure?: { nodes: string[] } | undefined,
+    ensure?: { nodes: string[]; update: boolean } | undefined,
   ): Promise<InstanceBus> {
     const jsm = await jetstreamManager(nc);
     const bus = new InstanceBus(nc, jsm, instanceId, options);
-    if (ensure) await bus.ensure(ensure.nodes);
+    if (ensure) await bus.ensure(ensure.nodes, ensure.update);
     return bus;
   }
 
-  private async ensureStream(config: Parameters<JetStreamManager["streams"]["add"]>[0]): Promise<void> {
+  private async ensureStream(config: Parameters<JetStreamManager["streams"]["add"]>[0], update: boolean): Promise<void> {
     try {
       await this.jsm.streams.add(config);
     } catch (err) {
-      // Exists with other settings: bring the mutable ones up to date.
       if (!isApiError(err)) throw err;
+      // Exists with other settings: runners bring the mutable ones up to date, a client leaves them be.
+      if (!update) return;
       try {
         await this.jsm.streams.update(config.name!, config);
       } catch (updateErr) {
@@ -135,8 +140,8 @@ export class InstanceBus {
     }
   }
 
-  /** Creates (or updates) the streams, buckets and the durable consumers of `nodes`. Idempotent. */
-  async ensure(nodes: string[]): Promise<void> {
+  /** Creates (or, with `update`, updates) the streams, buckets and the durable consumers of `nodes`. Idempotent. */
+  async ensure(nodes: string[], update = true): Promise<void> {
     const n = this.names;
     const storage = this.options.storage === "memory" ? StorageType.Memory : StorageType.File;
     await this.ensureStream({
@@ -146,7 +151,7 @@ export class InstanceBus {
       storage,
       duplicate_window: nanos(this.options.duplicateWindow * 1000),
       discard: DiscardPolicy.Old,
-    });
+    }, update);
     // One result per task: a second result for the same task id is refused by the server, so a task's result
     // is recorded exactly once however often its last job runs.
     await this.ensureStream({
@@ -159,7 +164,7 @@ export class InstanceBus {
       discard_new_per_subject: true,
       max_age: nanos(this.options.resultTtl * 1000),
       allow_direct: true,
-    });
+    }, update);
     for (const node of nodes) {
       const config = {
         durable_name: n.consumer(node),

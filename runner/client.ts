@@ -166,7 +166,7 @@ export class JobChainClient {
         const descriptor = await this.descriptorFor(graph);
         // A graph from the configuration may have no streams yet (no runner has started): create them, so its
         // tasks are accepted and wait for runners. A graph that runners published has them already.
-        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus, this.options.graphs ? { nodes: [] } : undefined);
+        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus, this.options.graphs ? { nodes: [], update: false } : undefined);
         return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), unclaimed: new Map() };
       })();
       w.catch(() => this.watches.delete(graph));

@@ -137,7 +137,7 @@ export class Runner {
     for (const graph of graphs) {
       const served = new Set(servedNodes(graph, { nodes: this.options.nodes, pool: this.options.pool }));
       if (served.size === 0) continue;
-      const bus = await InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served] });
+      const bus = await InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true });
       await bus.publishDescriptor(describe(graph));
       const forwarder = new Forwarder(
         {

@@ -142,6 +142,17 @@ describe("distributed runners", () => {
     expect(done.lines).toEqual([{ id: "early-1", graph: "linear", status: "succeeded", task, result: { v: 112 } }]);
   });
 
+  it("leaves the stream settings runners were started with to them: a client only creates what is missing", async () => {
+    await using fresh = await startNats();
+    procs.push(await startRunner(config.dir, ["--graph", "linear", "--duplicate-window", "600"], fresh.url));
+    const sub = await cli(["submit", config.dir, "--graph", "linear", "--input", '{"id":"dw-1","v":1}', "--nats", fresh.url]);
+    expect(sub.code).toBe(0);
+    const nc = await connect(fresh.connectOptions);
+    const info = await (await jetstreamManager(nc)).streams.info("JC_linear");
+    expect(info.config.duplicate_window).toBe(600 * 1e9);
+    await nc.close();
+  });
+
   it("serves several clients at once, each its own results, and any client reads any recorded result", async () => {
     await runner(["--graph", "linear"]);
     const clients = await Promise.all(
