@@ -217,6 +217,8 @@ export class JobChainClient {
   }
 
   private reconnectWatch = false;
+  /** Reconnections so far: a result recorded while reading was being restarted is only found by a lookup. */
+  private reconnects = 0;
   /** What else starts afresh after a reconnection (followers of `results()`). */
   private readonly reconnectHooks = new Set<() => Promise<void>>();
   /**
@@ -230,6 +232,7 @@ export class JobChainClient {
     void (async () => {
       for await (const s of this.options.nc.status()) {
         if (s.type !== "reconnect") continue;
+        this.reconnects++;
         for (const pw of this.watches.values()) {
           const w = await pw.catch(() => undefined);
           if (!w?.started) continue;
@@ -451,9 +454,14 @@ export class JobChainClient {
 
   /** Submits a task and resolves to its outcome. */
   async run(task: unknown, options: ClientSubmitOptions & { wait?: number | undefined }): Promise<TaskOutcome> {
+    const reconnects = this.reconnects;
     const s = await this.submit(task, options);
-    return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task, check: s.duplicate });
+    // A new task's result can only come after following started, so no lookup is needed, unless the connection
+    // was re-established meanwhile (the result may have been recorded before reading resumed).
+    const check = s.duplicate || this.reconnects !== reconnects;
+    return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task, check });
   }
+
 
   /**
    * Every result recorded for the instance from the moment of this call (by the server's clock), in the order
