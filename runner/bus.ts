@@ -14,7 +14,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
@@ -324,10 +324,12 @@ export class InstanceBus {
   ): Promise<JoinState | "done" | undefined> {
     const kv = await this.joinBucket();
     const key = this.names.joinKey(env.id, node);
+    // Most inputs are either the first of their set (nothing stored yet: one create) or find the set started;
+    // so try to create before reading, and read only when the key exists or another replica wrote first.
+    let entry: KvEntry | null | undefined;
     for (let tries = 0; ; tries++) {
-      const entry = await kv.get(key);
-      const exists = entry !== null && entry.operation === "PUT";
-      const state: JoinState = exists ? await this.decodeBody<JoinState>(entry.value) : { inputs: {} };
+      const exists = entry !== null && entry !== undefined && entry.operation === "PUT";
+      const state: JoinState = exists ? await this.decodeBody<JoinState>(entry!.value) : { inputs: {} };
       if (state.done) return "done";
       state.inputs[from] = output;
       if (saved) state.saved = { ...state.saved, ...saved };
@@ -337,20 +339,32 @@ export class InstanceBus {
       const complete = expected.every((p) => Object.hasOwn(state.inputs, p));
       const body = await this.encodeBody(state, `join/${key}/${from}`);
       try {
-        if (exists) await kv.update(key, body, entry.revision);
-        else await kv.create(key, body);
+        await this.writeJoin(key, body, exists ? entry!.revision : 0);
         return complete ? state : undefined;
       } catch (err) {
-        // Another replica wrote first: read again and retry.
-        if (tries > 100) throw err;
+        // The key exists (or another replica wrote first): read it and try again.
+        if (!(err instanceof PublishRejectedError && err.errCode === ERR.wrongLastSequence) || tries > 100) throw err;
+        entry = await kv.get(key);
       }
     }
   }
 
+  /**
+   * Writes a join key as a plain publish to the bucket's subject through the pipelined publisher (a KV write is
+   * one; the KV client's own writes are full requests, several times the CPU): `revision` is the one the write
+   * expects to replace, 0 for a key that must not exist yet, undefined for no expectation. Rejects with the
+   * server's "wrong last sequence" (10071) when another write came first.
+   */
+  private async writeJoin(key: string, body: Uint8Array, revision: number | undefined): Promise<void> {
+    await this.joinBucket();
+    let headers: MsgHdrs | undefined;
+    if (revision !== undefined) (headers = natsHeaders()).set("Nats-Expected-Last-Subject-Sequence", String(revision));
+    await this.publisher.publish(`$KV.${this.names.joinBucket}.${key}`, body, { headers });
+  }
+
   /** Marks a join done (after its message is out), so a redelivered input cannot start it again. */
   async markJoinDone(taskId: string, node: string): Promise<void> {
-    const kv = await this.joinBucket();
-    await kv.put(this.names.joinKey(taskId, node), encodeJson({ inputs: {}, done: true } satisfies JoinState));
+    await this.writeJoin(this.names.joinKey(taskId, node), encodeJson({ inputs: {}, done: true } satisfies JoinState), undefined);
   }
 
   /** Publishes the descriptor of this instance for clients. */
