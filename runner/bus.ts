@@ -339,7 +339,8 @@ export class InstanceBus {
       const complete = expected.every((p) => Object.hasOwn(state.inputs, p));
       const body = await this.encodeBody(state, `join/${key}/${from}`);
       try {
-        await this.writeJoin(key, body, exists ? entry!.revision : 0);
+        // Replaces what was read (a state, or a delete marker), or expects no message at all for the key.
+        await this.writeJoin(key, body, entry ? entry.revision : 0);
         return complete ? state : undefined;
       } catch (err) {
         // The key exists (or another replica wrote first): read it and try again.
