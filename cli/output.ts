@@ -22,9 +22,7 @@ export class BufferedWriter {
     stream.on("error", (err: NodeJS.ErrnoException) => {
       if (err.code !== "EPIPE") return;
       this.closed = true;
-      const waiting = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const w of waiting) w();
+      this.wakeDrainWaiters();
     });
   }
   write(s: string): void {
@@ -48,9 +46,7 @@ export class BufferedWriter {
       this.blocked = true;
       this.stream.once("drain", () => {
         this.blocked = false;
-        const waiting = this.drainWaiters;
-        this.drainWaiters = [];
-        for (const w of waiting) w();
+        this.wakeDrainWaiters();
       });
     }
   }
@@ -58,6 +54,12 @@ export class BufferedWriter {
   /** True while the reader is behind (the stream's buffer is full); producers should wait with drained(). */
   blocked = false;
   private drainWaiters: (() => void)[] = [];
+
+  private wakeDrainWaiters(): void {
+    const waiting = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiting) w();
+  }
 
   /** Resolves once the stream has room again (at once when it has). */
   drained(): Promise<void> {

@@ -44,9 +44,6 @@ const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateW
 export const H = {
   /** On an announcement: a repeat of a result recorded and announced earlier (see announceResult). */
   repeat: "Jc-Repeat",
-  from: "Jc-From",
-  traceparent: "traceparent",
-  tracestate: "tracestate",
 } as const;
 
 /** The descriptor of a graph instance that runners publish so clients need no configuration to submit. */
@@ -92,7 +89,8 @@ export class InstanceBus {
   private join: KV | undefined;
   private payloads: ObjectStore | undefined;
   /** Bodies above this many bytes go to the object store. */
-  private inlineLimit: number;
+  /** Largest body, in bytes, sent in a message rather than through the object store. */
+  readonly messageLimit: number;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, instanceId: string, options: BusOptions) {
     this.nc = nc;
@@ -105,7 +103,7 @@ export class InstanceBus {
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
     this.options = o as InstanceBus["options"];
     // Leave room for headers and the envelope around a large value.
-    this.inlineLimit = Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024);
+    this.messageLimit = Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024);
   }
 
   /**
@@ -216,7 +214,7 @@ export class InstanceBus {
    */
   encodeText(json: string, name: string): Uint8Array | Promise<Uint8Array> {
     const data = textEncoder.encode(json);
-    return data.byteLength <= this.inlineLimit ? data : this.storePayload(name, data);
+    return data.byteLength <= this.messageLimit ? data : this.storePayload(name, data);
   }
 
   private async storePayload(name: string, data: Uint8Array): Promise<Uint8Array> {
@@ -224,11 +222,6 @@ export class InstanceBus {
     await store.putBlob({ name }, data);
     const ref: PayloadRef = { $payload: name, size: data.byteLength };
     return encodeJson(ref);
-  }
-
-  /** Largest body, in bytes, sent in a message rather than through the object store. */
-  get messageLimit(): number {
-    return this.inlineLimit;
   }
 
   /**
@@ -295,7 +288,7 @@ export class InstanceBus {
    * result was refused) gets the one recorded result.
    */
   async announceResult(taskId: string): Promise<void> {
-    const stored = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
+    const stored = await this.storedResult(taskId);
     if (!stored) return;
     const h = natsHeaders();
     h.set(H.repeat, "1");
@@ -304,9 +297,14 @@ export class InstanceBus {
 
   /** The recorded result of a task, or undefined when there is none (yet). */
   async getResult(taskId: string): Promise<ResultRecord | undefined> {
-    // Direct get: answered by any server holding the stream, without a round through the stream leader's API.
-    const m = await this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
+    const m = await this.storedResult(taskId);
     return m ? await this.decodeBody<ResultRecord>(m.data) : undefined;
+  }
+
+  /** The message holding a task's recorded result, as stored. */
+  private storedResult(taskId: string) {
+    // Direct get: answered by any server holding the stream, without a round through the stream leader's API.
+    return this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
   }
 
   /**
@@ -376,26 +374,22 @@ export class InstanceBus {
 
   /** The descriptor of `instanceId`, as published by a runner, or undefined. */
   static async readDescriptor(nc: NatsConnection, instanceId: string): Promise<GraphDescriptor | undefined> {
-    try {
-      const kv = await new Kvm(jetstream(nc)).open(GRAPHS_BUCKET);
-      const e = await kv.get(namesFor(instanceId).stream);
-      return e && e.operation === "PUT" ? decodeJson<GraphDescriptor>(e.value) : undefined;
-    } catch {
-      return undefined;
-    }
+    const kv = await descriptorBucket(nc);
+    const e = await kv?.get(namesFor(instanceId).stream).catch(() => null);
+    return e && e.operation === "PUT" ? decodeJson<GraphDescriptor>(e.value) : undefined;
   }
 
   /** The ids of every instance some runner has published, sorted; empty when none has. */
   static async knownInstances(nc: NatsConnection): Promise<string[]> {
+    const kv = await descriptorBucket(nc);
     const ids: string[] = [];
     try {
-      const kv = await new Kvm(jetstream(nc)).open(GRAPHS_BUCKET);
-      for await (const key of await kv.keys()) {
-        const e = await kv.get(key);
+      for await (const key of kv ? await kv.keys() : []) {
+        const e = await kv!.get(key);
         if (e && e.operation === "PUT") ids.push(decodeJson<GraphDescriptor>(e.value).id);
       }
     } catch {
-      // no descriptor bucket: no runner has started yet
+      // no descriptor bucket yet (opening one does not check that it exists): no runner has started
     }
     return ids.sort();
   }
@@ -427,6 +421,11 @@ export class InstanceBus {
     }
     return removed;
   }
+}
+
+/** The bucket where runners publish instance descriptors; undefined when it cannot be opened. */
+function descriptorBucket(nc: NatsConnection): Promise<KV | undefined> {
+  return new Kvm(jetstream(nc)).open(GRAPHS_BUCKET).catch(() => undefined);
 }
 
 export { RESULT_NODE };

@@ -4,10 +4,9 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { DeliverPolicy, type ConsumerMessages, type JsMsg, type OrderedPushConsumerOptions, type PushConsumer } from "@nats-io/jetstream";
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
-import { createHash } from "node:crypto";
 import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
-import type { ResultRecord, WorkEnvelope } from "./envelope.ts";
+import { batchId, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
 import { taskIdOfToken } from "./naming.ts";
 import { carrierOf } from "./tracecontext.ts";
 
@@ -191,7 +190,13 @@ export class JobChainClient {
       });
       await this.followRecorded(w);
       await this.options.nc.flush();
-      this.watchReconnects();
+      // After a reconnection (perhaps to a restarted server, which has forgotten the ordered consumers), reading
+      // starts afresh, and then every awaited task is looked up: a result recorded before the new consumer
+      // exists is found by the lookup, one recorded after it arrives through the consumer.
+      this.onReconnect(async () => {
+        await this.followRecorded(w);
+        for (const id of w.waiters.keys()) void this.lookUp(w, id);
+      });
     })();
     return w.started;
   }
@@ -216,41 +221,39 @@ export class JobChainClient {
     if (before) await stopReading(before);
   }
 
-  private reconnectWatch = false;
   /** Reconnections so far: a result recorded while reading was being restarted is only found by a lookup. */
   private reconnects = 0;
-  /** What else starts afresh after a reconnection (followers of `results()`). */
+  /** What starts afresh after a reconnection: the reading of each followed instance and of each `results()`. */
   private readonly reconnectHooks = new Set<() => Promise<void>>();
-  /**
-   * After a reconnection (perhaps to a restarted server, which has forgotten the ordered consumers), reading the
-   * results stream starts afresh, and then every awaited task is looked up: a result recorded before the new
-   * consumer exists is found by the lookup, one recorded after it arrives through the consumer.
-   */
-  private watchReconnects(): void {
-    if (this.reconnectWatch) return;
-    this.reconnectWatch = true;
-    void (async () => {
-      for await (const s of this.options.nc.status()) {
-        if (s.type !== "reconnect") continue;
-        this.reconnects++;
-        for (const pw of this.watches.values()) {
-          const w = await pw.catch(() => undefined);
-          if (!w?.started) continue;
-          await this.retrying(() => this.followRecorded(w));
-          for (const id of w.waiters.keys()) void this.lookUp(w, id);
+  private reconnectWatch = false;
+
+  /** Runs `hook` after every reconnection until the returned function removes it. */
+  private onReconnect(hook: () => Promise<void>): () => void {
+    this.reconnectHooks.add(hook);
+    if (!this.reconnectWatch) {
+      this.reconnectWatch = true;
+      void (async () => {
+        for await (const s of this.options.nc.status()) {
+          if (s.type !== "reconnect") continue;
+          this.reconnects++;
+          for (const h of this.reconnectHooks) await this.retrying(h).catch(() => undefined);
         }
-        for (const hook of this.reconnectHooks) await this.retrying(hook);
-      }
-    })();
+      })();
+    }
+    return () => this.reconnectHooks.delete(hook);
   }
 
-  /** Runs `step` until it succeeds or the client closes, backing off while the server is busy or away. */
-  private async retrying(step: () => Promise<void>): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
+  /**
+   * Runs `step` until it succeeds, backing off while the server is busy or away. Rethrows its last error once the
+   * client or the connection is closed, or after `giveUpAt` (epoch ms).
+   */
+  private async retrying<T>(step: () => Promise<T>, giveUpAt = Infinity): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
       try {
         return await step();
-      } catch {
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      } catch (err) {
+        if (this.closed || this.options.nc.isClosed() || Date.now() > giveUpAt) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
       }
     }
   }
@@ -294,16 +297,8 @@ export class JobChainClient {
    * Publishes, retrying through a server restart or a brief disconnection for up to `submitRetrySeconds`.
    * Safe because the message id makes a repeated publish a no-op.
    */
-  private async publishWithRetry<T>(publish: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (this.options.submitRetrySeconds ?? 60) * 1000;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await publish();
-      } catch (err) {
-        if (this.closed || this.options.nc.isClosed() || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
-      }
-    }
+  private publishWithRetry<T>(publish: () => Promise<T>): Promise<T> {
+    return this.retrying(publish, Date.now() + (this.options.submitRetrySeconds ?? 60) * 1000);
   }
 
   /**
@@ -346,7 +341,7 @@ export class JobChainClient {
 
   /** Publishes one batch to every head; resolves true when JetStream had already stored it (a duplicate). */
   private async publishChunk(w: Watch, chunk: WorkEnvelope[]): Promise<boolean> {
-    const id = `batch:${createHash("sha256").update(chunk.map((e) => e.id).join("\u0000")).digest("base64url").slice(0, 32)}`;
+    const id = batchId(chunk.map((e) => e.id));
     let duplicate = true;
     await Promise.all(
       w.descriptor.heads.map(async (head) => {
@@ -449,7 +444,7 @@ export class JobChainClient {
       if (!w.waiters.has(id)) return;
       const existing = await w.bus.getResult(id);
       if (existing) this.deliver(w, stripRecord(existing));
-    });
+    }).catch(() => undefined);
   }
 
   /** Submits a task and resolves to its outcome. */
@@ -461,7 +456,6 @@ export class JobChainClient {
     const check = s.duplicate || this.reconnects !== reconnects;
     return this.result(s.id, { graph: s.graph, timeout: options.wait ?? options.timeout, task, check });
   }
-
 
   /**
    * Every result recorded for the instance from the moment of this call (by the server's clock), in the order
@@ -495,8 +489,7 @@ export class JobChainClient {
       reading = await readResults(w.bus, last > 0 ? { opt_start_seq: last + 1 } : { opt_start_time: since.toISOString() }, take);
       await stopReading(before);
     };
-    this.reconnectHooks.add(resume);
-    this.watchReconnects();
+    const stopResuming = this.onReconnect(resume);
     const onAbort = (): void => wake?.();
     signal?.addEventListener("abort", onAbort);
     try {
@@ -509,7 +502,7 @@ export class JobChainClient {
         }
       }
     } finally {
-      this.reconnectHooks.delete(resume);
+      stopResuming();
       signal?.removeEventListener("abort", onAbort);
       await stopReading(reading);
     }

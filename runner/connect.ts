@@ -59,6 +59,11 @@ export class NatsSettingError extends Error {
   }
 }
 
+/** The server URL(s) a connection uses: the given ones, else $JOBCHAIN_NATS_URL, else the local default. */
+export function natsUrl(url?: string | undefined): string {
+  return url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222";
+}
+
 /** Server URLs as nats.js takes them: `host[:port]` or with a `nats://` or `tls://` scheme. */
 function serverUrls(value: string): string[] {
   const servers = value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -90,7 +95,7 @@ function checkReadable(what: string, file: string | undefined): void {
 }
 
 export function connectionOptions(o: NatsOptions): ConnectionOptions {
-  const servers = serverUrls(o.url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222");
+  const servers = serverUrls(natsUrl(o.url));
   const opts: ConnectionOptions = {
     servers,
     name: o.name,

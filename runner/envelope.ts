@@ -1,5 +1,6 @@
 // What travels in a work message and in a result message. JSON, with large bodies moved to the object store
 // (claim check) so messages stay under the server's max_payload.
+import { createHash } from "node:crypto";
 import type { JobOutput, TaskOutcome } from "../core/index.ts";
 import type { TraceCarrier } from "./tracecontext.ts";
 
@@ -55,6 +56,19 @@ export function isWorkBody(v: unknown): v is WorkEnvelope | WorkBatch {
 
 export function isBatch(body: WorkEnvelope | WorkBatch): body is WorkBatch {
   return Array.isArray((body as WorkBatch).batch);
+}
+
+/** The tasks a work message carries: its batch, or the one envelope it is. */
+export function tasksOf(body: WorkEnvelope | WorkBatch): WorkEnvelope[] {
+  return isBatch(body) ? body.batch : [body];
+}
+
+/**
+ * The message id of a batch, derived from its members' ids: the same batch sent again (after a crash) is
+ * recognised as a duplicate, a batch of another make-up is not.
+ */
+export function batchId(memberIds: readonly string[]): string {
+  return `batch:${createHash("sha256").update(memberIds.join("\u0000")).digest("base64url").slice(0, 32)}`;
 }
 
 /** The fan-in state of one (task, node): inputs gathered so far. `done` once the node's message is out. */

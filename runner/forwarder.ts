@@ -4,8 +4,7 @@
 // what goes to the same node as one batch message costs JetStream one publish, one delivery and one ack instead
 // of one each per task. A task that finishes alone leaves alone, as a plain message, so gathering adds no wait:
 // a batch closes at the end of the turn, or earlier when it reaches its task or byte limit.
-import { createHash } from "node:crypto";
-import type { WorkEnvelope } from "./envelope.ts";
+import { batchId, type WorkEnvelope } from "./envelope.ts";
 
 /** Where gathered messages go: one JSON body (a WorkEnvelope or a WorkBatch) to one node. */
 export interface ForwardSink {
@@ -88,12 +87,8 @@ export class Forwarder {
         const [only] = items;
         sent = this.sink.publish(to, only!.json, only!.msgId, only!.env);
       } else {
-        const id = createHash("sha256")
-          .update(items.map((it) => it.msgId).join("\u0000"))
-          .digest("base64url")
-          .slice(0, 32);
         const body = BATCH_OPEN + items.map((it) => it.json).join(",") + BATCH_CLOSE;
-        sent = this.sink.publish(to, body, `batch:${id}|${to}`, undefined);
+        sent = this.sink.publish(to, body, `${batchId(items.map((it) => it.msgId))}|${to}`, undefined);
       }
     } catch (err) {
       sent = Promise.reject(err);

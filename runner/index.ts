@@ -2,7 +2,7 @@
 export { Runner, type RunnerOptions } from "./runner.ts";
 export { JobChainClient, type ClientOptions, type ClientSubmitOptions, type Submitted } from "./client.ts";
 export { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
-export { NatsSettingError, connectNats, connectionOptions, natsOptionsFromEnv, type NatsOptions } from "./connect.ts";
+export { NatsSettingError, connectNats, connectionOptions, natsOptionsFromEnv, natsUrl, type NatsOptions } from "./connect.ts";
 export { JetStreamPublisher, PublishRejectedError, PublishUnconfirmedError, type StoredAck } from "./publisher.ts";
 export { namesFor, taskToken, instanceToken, type InstanceNames } from "./naming.ts";
 export { region, servedNodes, type Region } from "./topology.ts";

@@ -17,7 +17,7 @@ import {
   type TaskOutcome,
 } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions } from "./bus.ts";
-import { decodeJson, isBatch, isWorkBody, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
+import { decodeJson, isBatch, isWorkBody, tasksOf, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
 import { outboxFor, type Outbox } from "./publisher.ts";
@@ -278,7 +278,7 @@ export class Runner {
     const received = performance.now();
     let tasks: WorkEnvelope[] = [];
     try {
-      const body = await this.decodeWork(rt, m);
+      const body = await this.decodeWork(rt, m.data);
       if (typeof body === "string") {
         this.discard(rt, node, m, body);
         return;
@@ -288,7 +288,7 @@ export class Runner {
         return;
       }
       // A batch: every task runs as if it came alone.
-      tasks = isBatch(body) ? body.batch : [body];
+      tasks = tasksOf(body);
       entry.tasks = tasks;
       // JobChain puts a task's trace context in its envelope; headers (which cost a decode) only as a fallback.
       const headerTrace = this.options.tracer && tasks.length === 1 && !tasks[0]!.trace ? carrierFromHeaders(m.headers) : undefined;
@@ -303,17 +303,17 @@ export class Runner {
    * The message's body, or why it is not a work message of this instance: bytes that are not JSON (or a stored
    * payload that is not) and JSON of another shape stay so however often they are delivered.
    */
-  private async decodeWork(rt: InstanceRuntime, m: JsMsg): Promise<WorkEnvelope | WorkBatch | string> {
+  private async decodeWork(rt: InstanceRuntime, data: Uint8Array): Promise<WorkEnvelope | WorkBatch | string> {
     let body: unknown;
     try {
-      const decoded = rt.bus.decodeBody<unknown>(m.data);
+      const decoded = rt.bus.decodeBody<unknown>(data);
       body = decoded instanceof Promise ? await decoded : decoded;
     } catch (err) {
       if (err instanceof SyntaxError) return `not JSON: ${err.message}`;
       throw err;
     }
     if (!isWorkBody(body)) return "not a work message (an envelope with v, id, graph, inputs and submitted, or a batch of them)";
-    const foreign = (isBatch(body) ? body.batch : [body]).find((e) => e.graph !== rt.graph.id);
+    const foreign = tasksOf(body).find((e) => e.graph !== rt.graph.id);
     if (foreign) return `a task of graph '${foreign.graph}' on a subject of '${rt.graph.id}'`;
     return body;
   }
@@ -467,14 +467,12 @@ export class Runner {
       const adv = decodeJson<{ stream: string; consumer: string; stream_seq: number; deliveries: number }>(data);
       const stored = await rt.bus.jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
       if (!stored) return;
-      // A body that cannot be read has no task to record a failure for; the message is removed all the same.
-      const body = await Promise.resolve()
-        .then(() => rt.bus.decodeBody<unknown>(stored.data))
-        .catch(() => undefined);
+      // A body that is not a work message of this instance has no task to record a failure for; the message is
+      // removed all the same.
+      const body = await this.decodeWork(rt, stored.data).catch(() => "unreadable");
       const node = adv.consumer.replace(/^node_/, "");
       const error = { job: node, message: `no runner completed this job in ${adv.deliveries} deliveries` };
-      // Only tasks of this instance have a result to record; anything else is just removed.
-      const tasks = isWorkBody(body) ? (isBatch(body) ? body.batch : [body]).filter((e) => e.graph === rt.graph.id) : [];
+      const tasks = typeof body === "string" ? [] : tasksOf(body);
       await Promise.all(tasks.map((env) => this.recordFailure(rt, env, error, env.saved)));
       await rt.bus.jsm.streams.deleteMessage(adv.stream, adv.stream_seq).catch(() => undefined);
     } catch (err) {

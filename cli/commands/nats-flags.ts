@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { NatsSettingError, connectNats, type BusOptions, type NatsOptions } from "../../runner/index.ts";
+import { NatsSettingError, connectNats, natsUrl, type BusOptions, type NatsOptions } from "../../runner/index.ts";
 import { UsageError } from "../errors.ts";
 
 /** Connection flags shared by the commands that talk to NATS; each falls back to a JOBCHAIN_NATS_* variable. */
@@ -64,20 +64,20 @@ export function busOptions(v: Values): BusOptions {
 
 /** Connects with the command's flags; a refused or unauthorised connection becomes a UsageError naming the server. */
 export async function connectFromFlags(v: Values, name: string, waitForServer = false): Promise<NatsConnection> {
-  const url = v.nats ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222";
+  const url = natsUrl(v.nats);
   // A runner waits for its server (it may start first); say so instead of hanging silently.
   const notice = waitForServer ? setTimeout(() => process.stderr.write(`jobchain: waiting for NATS at ${url} ...\n`), 2000) : undefined;
   try {
     return await connectNats({ ...natsOptions(v, name), waitForServer });
   } catch (err) {
-    throw connectionError(err, v.nats);
+    throw connectionError(err, url);
   } finally {
     clearTimeout(notice);
   }
 }
 
 /** Turns a connection failure into a message that names the server and what to check (exit 2, no stack). */
-function connectionError(err: unknown, url: string | undefined): UsageError {
+function connectionError(err: unknown, url: string): UsageError {
   const msg = (err as Error)?.message ?? String(err);
   if (err instanceof NatsSettingError) return new UsageError(err.message, err.hint);
   const hint = /certificate|TLS|SSL|altname/i.test(msg)
@@ -85,5 +85,5 @@ function connectionError(err: unknown, url: string | undefined): UsageError {
     : /Authorization|AUTHORIZATION|authentication/i.test(msg)
       ? "pass the server's credentials: --nats-user/--nats-password, --nats-token, --nats-creds or --nats-nkey"
       : "start nats-server with JetStream (nats-server -js), or pass --nats URL and credentials";
-  return new UsageError(`cannot connect to NATS at ${url ?? process.env.JOBCHAIN_NATS_URL ?? "nats://127.0.0.1:4222"}: ${msg}`, hint);
+  return new UsageError(`cannot connect to NATS at ${url}: ${msg}`, hint);
 }
