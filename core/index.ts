@@ -17,7 +17,7 @@ export {
 export { serial, parallel, fn, defineGraph, Serial, Parallel, type Composable, type NodeOptions } from "./dsl.ts";
 export { loadChain, loadConfig, loadConfigObject, instantiate, builtinRegistry, type LoadOptions, type LoadedConfig } from "./load.ts";
 export { JobRegistry, listJobFiles } from "./registry.ts";
-export { readConfigSources, resolveConfig, type ChainConfig } from "./config/index.ts";
+export { readConfigSources, resolveConfig, sourcesFromObject, type ChainConfig } from "./config/index.ts";
 export type { GraphInstance, NodeSpec } from "./graph.ts";
 export { findCycles, topologicalOrder, instancesNamed, selectInstance } from "./graph.ts";
 export {

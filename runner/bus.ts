@@ -366,10 +366,13 @@ export class InstanceBus {
     await this.writeJoin(this.names.joinKey(taskId, node), encodeJson({ inputs: {}, done: true } satisfies JoinState), undefined);
   }
 
-  /** Publishes the descriptor of this instance for clients. */
-  async publishDescriptor(d: GraphDescriptor): Promise<void> {
+  /**
+   * Publishes the descriptor of this instance for clients, under its own id or under `as`: an alias (the
+   * operator's `<namespace>_<name>`) that leads clients to this instance.
+   */
+  async publishDescriptor(d: GraphDescriptor, as: string = this.names.instance): Promise<void> {
     const kv = await new Kvm(this.js).create(GRAPHS_BUCKET, { history: 1 });
-    await kv.put(this.names.stream, encodeJson(d));
+    await kv.put(namesFor(as).stream, encodeJson(d));
   }
 
   /** The descriptor of `instanceId`, as published by a runner, or undefined. */
@@ -395,9 +398,9 @@ export class InstanceBus {
   }
 
   /** Backlog of a node's consumer: messages waiting plus messages delivered and not yet acknowledged. */
-  async backlog(node: string): Promise<{ pending: number; ackPending: number; pulling: number }> {
+  async backlog(node: string): Promise<{ pending: number; ackPending: number; pulling: number; acknowledged: number }> {
     const info = await this.jsm.consumers.info(this.names.stream, this.names.consumer(node));
-    return { pending: info.num_pending, ackPending: info.num_ack_pending, pulling: info.num_waiting };
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, pulling: info.num_waiting, acknowledged: info.ack_floor.consumer_seq };
   }
 
   /** Deletes every stream and bucket of the instance, and its descriptor. Returns what was removed. */

@@ -8,7 +8,7 @@ import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type T
 import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import { batchId, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
 import { taskIdOfToken } from "./naming.ts";
-import { carrierOf } from "./tracecontext.ts";
+import { carrierOf, type TraceCarrier } from "./tracecontext.ts";
 
 export interface ClientOptions {
   nc: NatsConnection;
@@ -33,6 +33,10 @@ export interface ClientSubmitOptions {
   id?: string | undefined;
   /** Seconds the task may take from now; it fails when it passes this deadline. */
   timeout?: number | undefined;
+  /** Runners announce each node's start and end for this task (see `progress()`). */
+  progress?: boolean | undefined;
+  /** W3C trace context the task joins when this client has no tracer (e.g. the operator's per-JobTask trace). */
+  trace?: TraceCarrier | undefined;
 }
 
 export interface Submitted {
@@ -278,11 +282,12 @@ export class JobChainClient {
    */
   async submit(task: unknown, options: ClientSubmitOptions): Promise<Submitted> {
     const w = this.following.get(options.graph) ?? (await this.followed(options.graph));
-    const env = this.envelope(w, task, options.id, options.timeout);
+    const env = this.envelope(w, task, options.id, options.timeout, options.progress);
     const id = env.id;
     const span = this.options.tracer?.startSpan(`submit ${w.descriptor.id}`, { attributes: { "jobchain.task_id": id } });
     try {
       if (span) env.trace = carrierOf(otelApi().trace.setSpan(otelApi().context.active(), span));
+      else if (options.trace) env.trace = options.trace;
       if ((this.options.batch ?? 1) > 1) return await this.gather(w, env);
       const heads = w.descriptor.heads;
       const publish = (head: string) => this.publishWithRetry(() => w.bus.publishWork(head, env, `${id}||${head}`));
@@ -322,7 +327,7 @@ export class JobChainClient {
     return out.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   }
 
-  private envelope(w: Watch, task: unknown, id: string | undefined, timeout: number | undefined): WorkEnvelope {
+  private envelope(w: Watch, task: unknown, id: string | undefined, timeout: number | undefined, progress?: boolean): WorkEnvelope {
     const taskId = taskIdOf(task, id);
     // Kept from before it is published: its result may arrive before the submission's ack is handled.
     if (!w.unclaimed.has(taskId)) w.unclaimed.set(taskId, undefined);
@@ -336,6 +341,7 @@ export class JobChainClient {
       inputs: {},
       submitted: now,
       ...(timeout !== undefined ? { deadline: now + timeout * 1000 } : {}),
+      ...(progress ? { progress: true as const } : {}),
     };
   }
 

@@ -21,6 +21,18 @@ export interface WorkEnvelope {
   submitted: number;
   /** The task's trace context (in a batch message, where headers cannot carry one per task). */
   trace?: TraceCarrier | undefined;
+  /** Runners announce each node's start and end for this task (JobTask resources show them). */
+  progress?: true | undefined;
+}
+
+/** A node's turn for a task, announced on `<prefix>.progress.<task>` when the task asks for progress. */
+export interface NodeProgress {
+  id: string;
+  node: string;
+  phase: "Running" | "Succeeded" | "Failed";
+  /** Epoch ms. */
+  at: number;
+  attempts?: number | undefined;
 }
 
 /** Several tasks for the same node in one message: fewer JetStream operations per task. */

@@ -4,7 +4,9 @@ export { JobChainClient, type ClientOptions, type ClientSubmitOptions, type Subm
 export { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
 export { NatsSettingError, connectNats, connectionOptions, natsOptionsFromEnv, natsUrl, type NatsOptions } from "./connect.ts";
 export { JetStreamPublisher, PublishRejectedError, PublishUnconfirmedError, type StoredAck } from "./publisher.ts";
-export { namesFor, taskToken, instanceToken, type InstanceNames } from "./naming.ts";
+export { namesFor, taskToken, taskIdOfToken, instanceToken, type InstanceNames } from "./naming.ts";
 export { region, servedNodes, type Region } from "./topology.ts";
 export { SharedRateLimiters } from "./ratelimit.ts";
 export type { WorkEnvelope, ResultRecord } from "./envelope.ts";
+export { writeRunnerReport, readRunnerReport, type RunnerReport } from "./report.ts";
+export type { NodeProgress } from "./envelope.ts";

@@ -9,6 +9,8 @@
 //   consumer node_<node>                      durable, on the work stream, one per graph node
 //   kv       JC_GRAPHS                        graph descriptors published by runners: <stream name>
 //   kv       JC_RATELIMITS                    shared token buckets
+//   kv       JC_RUNNERS                       what runners report when they start: <graph>.<pool>
+//   subject  jc.<graph>.<group|->.progress.<task>  node starts and ends of a task that asks for them (core NATS)
 
 /** Graph, job and group names are [A-Za-z0-9_-], so they are valid in stream names and subject tokens. */
 export function instanceToken(instanceId: string): string {
@@ -32,12 +34,15 @@ export interface InstanceNames {
   /** Where a recorded result is announced to waiting clients (core NATS, not stored). */
   doneSubject(taskId: string): string;
   doneWildcard: string;
+  progressSubject(taskId: string): string;
+  progressWildcard: string;
   consumer(node: string): string;
   joinKey(taskId: string, node: string): string;
 }
 
 export const GRAPHS_BUCKET = "JC_GRAPHS";
 export const RATELIMIT_BUCKET = "JC_RATELIMITS";
+export const RUNNERS_BUCKET = "JC_RUNNERS";
 /** The virtual node that joins several tails into one result. */
 export const RESULT_NODE = "__result";
 
@@ -71,6 +76,8 @@ export function namesFor(instanceId: string): InstanceNames {
     resultWildcard: `${prefix}.result.*`,
     doneSubject: (taskId) => `${prefix}.done.${taskToken(taskId)}`,
     doneWildcard: `${prefix}.done.*`,
+    progressSubject: (taskId) => `${prefix}.progress.${taskToken(taskId)}`,
+    progressWildcard: `${prefix}.progress.*`,
     consumer: (node) => `node_${node}`,
     joinKey: (taskId, node) => `${taskToken(taskId)}.${node}`,
   };

@@ -17,7 +17,7 @@ import {
   type TaskOutcome,
 } from "../core/index.ts";
 import { InstanceBus, describe, type BusOptions } from "./bus.ts";
-import { decodeJson, isBatch, isWorkBody, tasksOf, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
+import { decodeJson, isBatch, isWorkBody, tasksOf, type NodeProgress, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
 import { outboxFor, type Outbox } from "./publisher.ts";
@@ -358,6 +358,7 @@ export class Runner {
       return false;
     }
     const { region: reg, chain } = this.regionRuntime(rt, node);
+    if (env.progress) this.announce(rt, env.id, [node], "Running");
     const outcome = await chain.execute(env.task, {
       id: env.id,
       inputs: env.inputs,
@@ -366,12 +367,27 @@ export class Runner {
     });
     const captured = outcome.saved ?? {};
     const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
+    if (env.progress) {
+      const done = reg.nodes.filter((n) => n in captured);
+      this.announce(rt, env.id, done, "Succeeded");
+      if (outcome.status === "failed" && outcome.error.job) this.announce(rt, env.id, [outcome.error.job], "Failed", outcome.error.attempt);
+    }
     if (outcome.status === "failed") {
       await this.recordFailure(rt, env, outcome.error, userSaved);
       return false;
     }
     await this.forward(rt, reg, env, captured, userSaved, trace);
     return true;
+  }
+
+  /** Tells whoever follows the task's progress (the operator, for a JobTask) that nodes started or ended. Best effort. */
+  private announce(rt: InstanceRuntime, id: string, nodes: string[], phase: NodeProgress["phase"], attempts?: number): void {
+    const at = Date.now();
+    const subject = rt.bus.names.progressSubject(id);
+    for (const node of nodes) {
+      const p: NodeProgress = { id, node, phase, at, ...(attempts !== undefined ? { attempts } : {}) };
+      this.outbox.defer(() => this.options.nc.publish(subject, JSON.stringify(p)));
+    }
   }
 
   /** Publishes what leaves the region: messages to successors elsewhere, fan-in inputs, and the task result. */

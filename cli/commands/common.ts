@@ -1,4 +1,5 @@
-import { loadConfig, type LoadedConfig } from "../../core/index.ts";
+import { parse as parseYaml } from "yaml";
+import { loadConfig, loadConfigObject, type LoadedConfig } from "../../core/index.ts";
 import { UsageError } from "../errors.ts";
 import type { Format } from "../drive.ts";
 
@@ -7,7 +8,24 @@ export const configFlags = {
   jobs: { type: "string", multiple: true },
 } as const;
 
+/**
+ * Loads CONFIG, or without one the configuration in $JOBCHAIN_CONFIG (JSON or YAML text, as the operator gives
+ * its runners), or the current directory.
+ */
 export async function loadFromArgs(positional: string | undefined, jobDirs: string[] | undefined): Promise<LoadedConfig> {
+  const inline = positional === undefined ? process.env.JOBCHAIN_CONFIG : undefined;
+  if (inline !== undefined && inline.trim() !== "") {
+    let data: unknown;
+    try {
+      data = parseYaml(inline);
+    } catch (err) {
+      throw new UsageError(`JOBCHAIN_CONFIG is not valid JSON or YAML: ${(err as Error).message}`, "set it to a configuration with jobs and graphs, or pass CONFIG");
+    }
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
+      throw new UsageError("JOBCHAIN_CONFIG must hold a mapping with `jobs` and `graphs`", "set it to a configuration, or pass CONFIG");
+    }
+    return loadConfigObject(data as Record<string, unknown>, { jobDirs: jobDirs ?? [] });
+  }
   return loadConfig(positional ?? ".", { jobDirs: jobDirs ?? [] });
 }
 

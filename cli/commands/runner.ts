@@ -1,5 +1,6 @@
-import { instancesNamed, instantiate, setupTracing } from "../../core/index.ts";
-import { Runner } from "../../runner/index.ts";
+import { hostname } from "node:os";
+import { ConfigError, formatProblem, instancesNamed, instantiate, setupTracing } from "../../core/index.ts";
+import { Runner, writeRunnerReport } from "../../runner/index.ts";
 import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { configFlags, loadFromArgs } from "./common.ts";
@@ -49,7 +50,16 @@ export async function runner(argv: string[]): Promise<number> {
   const drain = values["drain-timeout"] === undefined ? 30 : Number(values["drain-timeout"]);
   if (!(drain >= 0)) throw new UsageError(`--drain-timeout must be a number of seconds, got '${values["drain-timeout"]}'`);
   const bus = busOptions(values);
-  const { config, registry } = await loadFromArgs(positionals[0], values.jobs);
+  const reportKey = process.env.JOBCHAIN_RUNNER_REPORT;
+  let loaded;
+  try {
+    loaded = await loadFromArgs(positionals[0], values.jobs);
+  } catch (err) {
+    // Started by the operator: say why this runner cannot serve, where the JobGraph's status picks it up.
+    if (reportKey && err instanceof ConfigError) await reportProblems(values, reportKey, err.problems.map(formatProblem));
+    throw err;
+  }
+  const { config, registry } = loaded;
   let instances = config.instances;
   if (values.graph?.length) {
     instances = [];
@@ -81,6 +91,7 @@ export async function runner(argv: string[]): Promise<number> {
     tracer: tracing?.tracer,
     metricsPort,
   });
+  if (reportKey) await writeRunnerReport(nc, reportKey, { ok: true, served: r.served, host: hostname(), at: Date.now() }).catch(() => undefined);
   process.stderr.write(`jobchain runner: serving ${r.served.join(", ")}${r.metricsPort !== undefined ? `; metrics on :${r.metricsPort}/metrics` : ""}\n`);
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string): void => {
@@ -95,4 +106,15 @@ export async function runner(argv: string[]): Promise<number> {
   await tracing?.shutdown();
   process.stderr.write("jobchain runner: stopped\n");
   return EXIT.ok;
+}
+
+/** Best effort: a runner that cannot load its graph still tells the operator why, then exits. */
+async function reportProblems(values: Parameters<typeof connectFromFlags>[0], key: string, problems: string[]): Promise<void> {
+  try {
+    const nc = await connectFromFlags(values, `jobchain-runner-${process.pid}`, false);
+    await writeRunnerReport(nc, key, { ok: false, problems, host: hostname(), at: Date.now() });
+    await nc.drain();
+  } catch {
+    // NATS unreachable as well: the exit status and the log still say why
+  }
 }
