@@ -9,6 +9,8 @@ import { runner, usage as runnerUsage } from "./commands/runner.ts";
 import { submit, usage as submitUsage } from "./commands/submit.ts";
 import { nats, usage as natsUsage } from "./commands/nats.ts";
 import { results, usage as resultsUsage } from "./commands/results.ts";
+import { operator, usage as operatorUsage } from "./commands/operator.ts";
+import { manifest, usage as manifestUsage } from "./commands/manifest.ts";
 
 export interface Command {
   summary: string;
@@ -24,6 +26,8 @@ export const commands: Record<string, Command> = {
   submit: { summary: "submit tasks to runners over NATS and print results", usage: submitUsage, run: submit },
   results: { summary: "print recorded results of tasks run over NATS", usage: resultsUsage, run: results },
   nats: { summary: "manage a graph's NATS streams and buckets (cleanup)", usage: natsUsage, run: nats },
+  operator: { summary: "run the Kubernetes operator (JobGraph and JobTask resources)", usage: operatorUsage, run: operator },
+  manifest: { summary: "print a JobGraph resource for a graph of a configuration", usage: manifestUsage, run: manifest },
 };
 
 function version(): string {

@@ -4,7 +4,7 @@
 // and then removed, and the status (`Ready`, pools, heads, tails, instances). A graph is requeued every second
 // while it exists, which is also the scaler's clock.
 import { APPS, CORE, type EventRecorder, type Informer, type KubeClient, type KubeObject, isConflict, isNotFound } from "../kube/index.ts";
-import { JOBGRAPHS, LABELS, parseJobGraphSpec, type Condition, type JobGraph, type JobGraphStatus, type JobTask } from "../api/index.ts";
+import { JOBGRAPHS, LABELS, parseJobGraphSpec, type Condition, type JobGraph as JobGraphResource, type JobGraphStatus, type JobTask as JobTaskResource } from "../api/index.ts";
 import type { Logger } from "../../core/index.ts";
 import { planGraph, type GraphPlan, type PoolPlan } from "../graph/plan.ts";
 import { VERSION_LABEL, configMapFor, configMapName, deploymentFor, type RunnerSettings } from "../graph/resources.ts";
@@ -13,6 +13,10 @@ import type { Connections } from "../nats/connections.ts";
 import { decide, smoothRate } from "../scale/scaler.ts";
 import { conditionOf, setCondition } from "./conditions.ts";
 import type { OperatorMetrics } from "../metrics.ts";
+
+/** The resources as the API server returns them (names and uids always set). */
+export type JobGraph = JobGraphResource & KubeObject;
+export type JobTask = JobTaskResource & KubeObject;
 
 export const FINALIZER = "jobchain.dev/nats-cleanup";
 export const FIELD_MANAGER = "jobchain-operator";
@@ -154,7 +158,6 @@ export class GraphController implements GraphPlans {
       heads: plan.instances[0]!.heads,
       tails: plan.instances[0]!.tails,
       instances: plan.instances.map((i) => i.id),
-      aliases: plan.instances.map((i) => (i.group === undefined ? plan.alias : `${plan.alias}/${i.group}`)),
       version: plan.version,
       versions,
     };
@@ -275,7 +278,7 @@ export class GraphController implements GraphPlans {
       byVersion.set(v, [...(byVersion.get(v) ?? []), d]);
     }
     const versions: NonNullable<JobGraphStatus["versions"]> = plan
-      ? [{ version: plan.version, graphId: plan.graphId, instances: plan.instances.map((i) => i.id), draining: false }]
+      ? [{ hash: plan.version, instances: plan.instances.map((i) => i.id), draining: false }]
       : [];
     for (const [version, deployments] of byVersion) {
       const graphId = `${namespace}_${name}_${version}`;
@@ -298,14 +301,14 @@ export class GraphController implements GraphPlans {
       } catch (err) {
         log.warn({ version, err: (err as Error).message }, "could not check an old version's backlog");
       }
-      versions.push({ version, graphId, instances, draining: true, backlog });
+      versions.push({ hash: version, instances, draining: true, backlog });
     }
     return versions;
   }
 
   /** The instance ids of a version, from the status that recorded them (parameter groups). */
   private knownInstances(jg: JobGraph, graphId: string): string[] {
-    const recorded = (jg.status?.versions ?? []).find((v) => v.graphId === graphId)?.instances;
+    const recorded = (jg.status?.versions ?? []).find((v) => `${jg.metadata.namespace}_${jg.metadata.name}_${v.hash}` === graphId)?.instances;
     if (recorded && recorded.length > 0) return recorded;
     const groups = Object.keys(jg.spec.parameters ?? {});
     return groups.length > 0 ? groups.map((g) => `${graphId}/${g}`) : [graphId];
@@ -320,9 +323,14 @@ export class GraphController implements GraphPlans {
     if (!(jg.metadata.finalizers ?? []).includes(FINALIZER)) return;
     const alias = `${namespace}_${jg.metadata.name}`;
     const ids = new Set<string>();
-    for (const v of jg.status?.versions ?? []) for (const id of this.knownInstances(jg, v.graphId)) ids.add(id);
-    for (const id of jg.status?.instances ?? []) ids.add(id);
-    for (const a of jg.status?.aliases ?? [alias]) ids.add(a);
+    for (const v of jg.status?.versions ?? []) for (const id of this.knownInstances(jg, `${alias}_${v.hash}`)) ids.add(id);
+    for (const id of jg.status?.instances ?? []) {
+      ids.add(id);
+      // and the alias each instance was published under
+      const group = id.split("/")[1];
+      ids.add(group === undefined ? alias : `${alias}/${group}`);
+    }
+    ids.add(alias);
     try {
       const conn = await this.o.connections.get(namespace, jg.spec.nats);
       await removeInstances(conn.nc, [...ids]);

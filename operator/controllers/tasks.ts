@@ -4,10 +4,10 @@
 // writes the status through a coalescing writer (a burst of node completions is one patch). Finished JobTasks
 // are deleted after their TTL.
 import { type EventRecorder, type Informer, type KubeClient } from "../kube/index.ts";
-import { JOBTASKS, RESULT_INLINE_LIMIT_BYTES, parseJobTaskSpec, type JobTask, type JobTaskStatus } from "../api/index.ts";
+import { JOBTASKS, RESULT_INLINE_LIMIT_BYTES, parseJobTaskSpec, type JobTaskStatus } from "../api/index.ts";
 import type { Logger, TaskOutcome } from "../../core/index.ts";
 import { namesFor, taskIdOfToken, type NodeProgress } from "../../runner/index.ts";
-import type { GraphPlans } from "./graphs.ts";
+import type { GraphPlans, JobTask } from "./graphs.ts";
 import type { Connections } from "../nats/connections.ts";
 import { setCondition } from "./conditions.ts";
 import { StatusWriter } from "./status-writer.ts";
@@ -54,6 +54,7 @@ export class TaskController {
       coalesceMs: options.coalesceMs ?? 100,
       write: (ns, name, status) => options.client.mergePatch(JOBTASKS, ns, name, { status }, { subresource: "status" }).then(() => undefined),
       logger: options.logger,
+      onWrite: () => options.metrics.statusWrites.inc(),
     });
   }
 

@@ -79,7 +79,6 @@ export function planGraph(
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(meta.name)) {
     problems.push(`metadata.name: '${meta.name}' may hold only lowercase letters, digits and '-' (no dots): it becomes part of NATS subjects`);
   }
-  const jobNames = Object.keys(spec.jobs ?? {});
   const graphNodes = Object.keys(spec.graph ?? {});
 
   // Pools: a pool without `jobs` takes every job no other pool names; at most one such pool.

@@ -23,11 +23,13 @@ export class NatsSecretError extends Error {
 
 export class Connections {
   private readonly byKey = new Map<string, Promise<Connection>>();
+  private readonly defaults: NatsOptions & { url: string };
+  private readonly readSecret: SecretReader;
 
-  constructor(
-    private readonly defaults: NatsOptions & { url: string },
-    private readonly readSecret: SecretReader,
-  ) {}
+  constructor(defaults: NatsOptions & { url: string }, readSecret: SecretReader) {
+    this.defaults = defaults;
+    this.readSecret = readSecret;
+  }
 
   /** The connection for a JobGraph's `spec.nats` (the operator's default when absent). */
   get(namespace: string, target: NatsTarget | undefined): Promise<Connection> {
