@@ -32,16 +32,22 @@ export const rateLimitSchema = z.strictObject({
   key: z.string().min(1).optional(),
 });
 
-export const jobEntrySchema = z.strictObject({
-  type: z.string().min(1),
-  properties: z.record(z.string(), z.unknown()).nullish(),
-  /** Seconds one attempt may take. */
-  timeout: z.number().positive().optional(),
-  retry: retrySchema.optional(),
-  concurrency: z.int().positive().optional(),
-  rateLimit: rateLimitSchema.optional(),
-  save_result: z.boolean().optional(),
-});
+// The descriptions also document the JobGraph resource (docs/crd-reference.md is generated from them).
+export const jobEntrySchema = z
+  .strictObject({
+    type: z.string().min(1).describe("The job class: a built-in job or one exported by the runner's job modules."),
+    properties: z
+      .record(z.string(), z.unknown())
+      .nullish()
+      .describe("The job's settings, passed to its constructor; `$name` placeholders take values from the parameters."),
+    /** Seconds one attempt may take. */
+    timeout: z.number().positive().optional().describe("Seconds one attempt may take."),
+    retry: retrySchema.optional().describe("Attempts and backoff when the job fails."),
+    concurrency: z.int().positive().optional().describe("Tasks one worker runs this job for at once."),
+    rateLimit: rateLimitSchema.optional().describe("At most `max` starts per `per` seconds, optionally per `key`."),
+    save_result: z.boolean().optional().describe("Keep this job's output in the task's saved results."),
+  })
+  .describe("A job: its class and settings.");
 export type JobEntry = z.infer<typeof jobEntrySchema>;
 
 export const jobsSectionSchema = z.record(nameSchema, jobEntrySchema);

@@ -11,7 +11,7 @@
 //   into stored objects would change the spec hash the operator versions runners by).
 // - Collections carry size limits: the apiserver's CEL cost estimator needs them to accept the rules.
 import { z } from "zod";
-import { graphsSectionSchema, jobsSectionSchema, nameSchema, NAME_RULE, parametersSectionSchema } from "../../core/config/schema.ts";
+import { graphsSectionSchema, jobsSectionSchema, nameSchema, NAME_PATTERN, NAME_RULE, parametersSectionSchema } from "../../core/config/schema.ts";
 
 export const GROUP = "jobchain.dev";
 export const VERSION = "v1alpha1";
@@ -75,7 +75,7 @@ export const dnsLabelSchema = z
   .regex(DNS_LABEL_PATTERN, `must be ${DNS_LABEL_RULE}`);
 
 /** Every key of a map is a job/group name (the pattern and length of core's nameSchema). */
-const NAME_KEYS_CEL = `self.all(k, k.matches('${"^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$"}'))`;
+const NAME_KEYS_CEL = `self.all(k, k.matches('${NAME_PATTERN.source}') && k != '__proto__')`;
 function nameKeysRule(what: string): CelRule {
   return { rule: NAME_KEYS_CEL, message: `every ${what} name must be ${NAME_RULE}` };
 }
