@@ -31,7 +31,8 @@ export interface TaskControllerOptions {
 interface Followed {
   key: string;
   instance: string;
-  total: number;
+  /** The graph's jobs (for the status of each when the task ends). */
+  nodes: string[];
   done: Set<string>;
 }
 
@@ -132,17 +133,18 @@ export class TaskController {
       nodes: Object.fromEntries(instance.nodes.map((n) => [n.name, { phase: "Pending" as const }])),
       conditions: setCondition(status.conditions, { type: "Submitted", status: "True", reason: submitted.duplicate ? "AlreadySubmitted" : "Submitted", message: `submitted to ${instance.id}` }, jt.metadata.generation, new Date(now)),
     });
-    this.follow(jt, key, instance.id, instance.nodes.length);
+    this.follow(jt, key, instance.id, instance.nodes.map((n) => n.name));
     return spec.timeoutSeconds !== undefined ? { requeueAfterMs: spec.timeoutSeconds * 1000 + 6000 } : undefined;
   }
 
   /** Waits for the task's recorded result (once per task), and writes it when it comes. */
-  private follow(jt: JobTask, key: string, instanceId: string, total?: number): void {
+  private follow(jt: JobTask, key: string, instanceId: string, nodeNames?: string[]): void {
     const uid = jt.metadata.uid!;
     if (this.followed.has(uid)) return;
-    const nodes = total ?? Object.keys(jt.status?.nodes ?? {}).length;
-    const done = new Set(Object.entries(jt.status?.nodes ?? {}).filter(([, n]) => n.phase === "Succeeded").map(([k]) => k));
-    this.followed.set(uid, { key, instance: instanceId, total: nodes, done });
+    const known = { ...jt.status?.nodes, ...this.writer.pending(key).nodes };
+    const nodes = nodeNames ?? Object.keys(known);
+    const done = new Set(Object.entries(known).filter(([, n]) => n.phase === "Succeeded").map(([k]) => k));
+    this.followed.set(uid, { key, instance: instanceId, nodes, done });
     void (async () => {
       const [namespace, name] = key.split("/") as [string, string];
       try {
@@ -155,7 +157,7 @@ export class TaskController {
       } catch (err) {
         this.o.logger.warn({ jobtask: key, err: (err as Error).message }, "following the task failed; retrying");
         this.followed.delete(uid);
-        setTimeout(() => this.follow(jt, key, instanceId, total), 2000).unref();
+        setTimeout(() => this.follow(jt, key, instanceId, nodeNames), 2000).unref();
       }
       void name;
     })();
@@ -182,7 +184,7 @@ export class TaskController {
         const node: NonNullable<JobTaskStatus["nodes"]>[string] =
           p.phase === "Running" ? { phase: "Running", startTime: at } : { phase: p.phase, completionTime: at, ...(p.attempts !== undefined ? { attempts: p.attempts } : {}) };
         if (p.phase === "Succeeded") f.done.add(p.node);
-        this.writer.update(namespace, name, { nodes: { [p.node]: node }, progress: `${f.done.size}/${f.total}` });
+        this.writer.update(namespace, name, { nodes: { [p.node]: node }, progress: `${f.done.size}/${f.nodes.length}` });
       },
     });
   }
@@ -194,12 +196,13 @@ export class TaskController {
     const now = new Date(this.now());
     const created = Date.parse(jt.metadata.creationTimestamp ?? "") || now.getTime();
     this.o.metrics.taskLatency.observe({ outcome: outcome.status }, (now.getTime() - created) / 1000);
-    const total = f?.total ?? 0;
+    const total = f?.nodes.length ?? 0;
     const base = this.writer.pending(key).conditions ?? jt.status?.conditions;
     if (outcome.status === "succeeded") {
       const json = JSON.stringify(outcome.result ?? null);
       const inline = Buffer.byteLength(json) <= RESULT_INLINE_LIMIT_BYTES;
-      const nodes = Object.fromEntries(Object.keys(jt.status?.nodes ?? {}).filter((n) => !f?.done.has(n)).map((n) => [n, { phase: "Succeeded" as const, completionTime: now.toISOString() }]));
+      // Every job ran to get a result: those whose end was not announced (or not yet) are marked done too.
+      const nodes = Object.fromEntries((f?.nodes ?? []).filter((n) => !f?.done.has(n)).map((n) => [n, { phase: "Succeeded" as const, completionTime: now.toISOString() }]));
       this.writer.update(namespace, name, {
         phase: "Succeeded",
         progress: `${total}/${total}`,
