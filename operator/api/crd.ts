@@ -74,14 +74,15 @@ function replace(target: JsonSchema, value: JsonSchema): void {
   Object.assign(target, value, description !== undefined && value.description === undefined ? { description } : {});
 }
 
-/** Names (job, group) are strings of at most 63 characters of the configuration's name pattern. */
-const NAME_STRING: JsonSchema = { type: "string", maxLength: 63, pattern: NAME_PATTERN.source };
+/** Names (job, group): the configuration's name pattern (which limits them to 63 characters), not `__proto__`. */
+const NAME_RULES = { maxLength: 63, pattern: NAME_PATTERN.source, "x-kubernetes-validations": [{ rule: "self != '__proto__'", message: "a name may not be __proto__" }] };
+const NAME_STRING: JsonSchema = { type: "string", ...NAME_RULES };
 
 // Where the zod schema has a form the CRD must express differently, by schema identity.
 function override(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
   const { zodSchema, jsonSchema } = ctx;
   if (hasCheck(zodSchema, isValidName)) {
-    Object.assign(jsonSchema, { maxLength: 63, pattern: NAME_PATTERN.source });
+    Object.assign(jsonSchema, structuredClone(NAME_RULES));
   } else if (zodSchema === graphNodeSchema) {
     // The list form only: `{next: [a, b]}`, `{next: []}`, `{}` or null. Files (and parseJobGraphSpec) also accept
     // `next: a`; `jobchain manifest` writes lists. One type per field keeps the schema structural and the CEL
@@ -95,7 +96,7 @@ function override(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
           type: "array",
           nullable: true,
           maxItems: LIMITS.next,
-          items: { ...NAME_STRING },
+          items: structuredClone(NAME_STRING),
           description: "The jobs that get this job's output (a list; a tail has none).",
         },
       },

@@ -33,12 +33,14 @@ describe("parseJobGraphSpec", () => {
     bad.pools[0].replicas.max = 0;
     bad.jobs.fetch.timeout = -1;
     bad.jobs.count.colour = "red";
+    bad.jobs.count.retry = { attempts: 2, backoff: "soon" };
     expect(problems(bad)).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^spec\.pools\[1\]\.replicas\.min: replicas\.min must not exceed replicas\.max/),
         expect.stringMatching(/^spec\.pools\[0\]\.replicas\.max: /),
         expect.stringMatching(/^spec\.jobs\.fetch\.timeout: /),
         "spec.jobs.count.colour: unknown field",
+        "spec.jobs.count.retry.backoff: must be a number of seconds or {initial, factor, max, jitter}",
       ]),
     );
   });
