@@ -4,7 +4,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { API_VERSION, JOBGRAPHS, JOBTASKS, type JobGraphSpec } from "../../operator/api/index.ts";
-import { waitFor, type KubeHttp } from "./kube-http.ts";
+import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
+import { kubeHttp, waitFor, type KubeHttp } from "./kube-http.ts";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const NS = "default";
@@ -53,3 +54,24 @@ export async function installCrds(api: KubeHttp): Promise<void> {
   for (const p of [graphsPath, tasksPath]) await waitFor(`${p} served`, async () => ((await api.get(p)).status === 200 ? true : undefined));
 }
 
+
+/** A fresh control plane with the committed CRDs installed, and a client for it. */
+export async function startWithCrds(): Promise<{ cp: ControlPlane; api: KubeHttp; stop: () => Promise<void> }> {
+  const cp = await startControlPlane();
+  const api = kubeHttp(cp);
+  try {
+    await installCrds(api);
+  } catch (err) {
+    api.close();
+    await cp.stop();
+    throw err;
+  }
+  return {
+    cp,
+    api,
+    stop: async () => {
+      api.close();
+      await cp.stop();
+    },
+  };
+}

@@ -7,10 +7,9 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseJobGraphSpec, parseJobTaskSpec, type ParseResult } from "../../operator/api/index.ts";
-import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { controlPlaneSuiteSkip } from "../harness/controlplane-vitest.ts";
-import { graphObject, graphsPath, installCrds, taskObject, tasksPath } from "./crd-helpers.ts";
-import { kubeHttp, type KubeHttp } from "./kube-http.ts";
+import { graphObject, graphsPath, startWithCrds, taskObject, tasksPath } from "./crd-helpers.ts";
+import type { KubeHttp } from "./kube-http.ts";
 
 const skip = controlPlaneSuiteSkip("JobChain CRD fuzz");
 const RUNS_PER_KIND = 150;
@@ -199,20 +198,17 @@ interface Disagreement {
 }
 
 describe.skipIf(skip)("JobChain CRD fuzz against a real kube-apiserver", () => {
-  let cp: ControlPlane;
   let api: KubeHttp;
+  let stop = async () => {};
   const disagreements: Disagreement[] = [];
   const counts = { JobGraph: { accepted: 0, refused: 0 }, JobTask: { accepted: 0, refused: 0 } };
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    api = kubeHttp(cp);
-    await installCrds(api);
+    ({ api, stop } = await startWithCrds());
   });
 
   afterAll(async () => {
-    api?.close();
-    await cp?.stop();
+    await stop();
     const byKind = (k: string) => disagreements.filter((d) => d.kind === k);
     const lines = [
       `CRD fuzz: JobGraph ${counts.JobGraph.accepted} accepted / ${counts.JobGraph.refused} refused; JobTask ${counts.JobTask.accepted} accepted / ${counts.JobTask.refused} refused`,
@@ -243,26 +239,20 @@ describe.skipIf(skip)("JobChain CRD fuzz against a real kube-apiserver", () => {
     if (parsed.ok) disagreements.push({ kind, apiserver: "refused", detail: message, spec });
   }
 
-  it(`${RUNS_PER_KIND} JobGraph specs are refused with a field named, or accepted and parsed without a throw`, async () => {
-    await fc.assert(
-      fc.asyncProperty(graphSpec, mutations, async (spec, mutations) => {
-        await check("JobGraph", mutate(spec, mutations));
-      }),
-      { numRuns: RUNS_PER_KIND },
-    );
-    // The generators reach both outcomes (a fuzz that only ever hits one side tests little).
-    expect(counts.JobGraph.accepted).toBeGreaterThan(0);
-    expect(counts.JobGraph.refused).toBeGreaterThan(0);
-  }, 600_000);
-
-  it(`${RUNS_PER_KIND} JobTask specs are refused with a field named, or accepted and parsed without a throw`, async () => {
-    await fc.assert(
-      fc.asyncProperty(taskSpec, mutations, async (spec, mutations) => {
-        await check("JobTask", mutate(spec, mutations));
-      }),
-      { numRuns: RUNS_PER_KIND },
-    );
-    expect(counts.JobTask.accepted).toBeGreaterThan(0);
-    expect(counts.JobTask.refused).toBeGreaterThan(0);
-  }, 600_000);
+  for (const [kind, specs] of [
+    ["JobGraph", graphSpec],
+    ["JobTask", taskSpec],
+  ] as const) {
+    it(`${RUNS_PER_KIND} ${kind} specs are refused with a field named, or accepted and parsed without a throw`, async () => {
+      await fc.assert(
+        fc.asyncProperty(specs as fc.Arbitrary<unknown>, mutations, async (spec, mutations) => {
+          await check(kind, mutate(spec, mutations));
+        }),
+        { numRuns: RUNS_PER_KIND },
+      );
+      // The generators reach both outcomes (a fuzz that only ever hits one side tests little).
+      expect(counts[kind].accepted).toBeGreaterThan(0);
+      expect(counts[kind].refused).toBeGreaterThan(0);
+    }, 600_000);
+  }
 });

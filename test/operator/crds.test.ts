@@ -8,10 +8,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { IMMUTABLE_SPEC_MESSAGE, LIMITS, parseJobGraphSpec } from "../../operator/api/index.ts";
-import { RESTRICTED_USER, startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
+import { RESTRICTED_USER, type ControlPlane } from "../harness/controlplane.ts";
 import { controlPlaneSuiteSkip } from "../harness/controlplane-vitest.ts";
-import { GV, NS, graphObject, graphsPath, installCrds, taskObject, tasksPath, validGraphSpec } from "./crd-helpers.ts";
-import { kubeHttp, type KubeHttp, type KubeResponse } from "./kube-http.ts";
+import { GV, NS, graphObject, graphsPath, startWithCrds, taskObject, tasksPath, validGraphSpec } from "./crd-helpers.ts";
+import type { KubeHttp, KubeResponse } from "./kube-http.ts";
 
 const skip = controlPlaneSuiteSkip("JobChain CRDs");
 import { root } from "./crd-helpers.ts";
@@ -29,17 +29,13 @@ function causesOf(r: KubeResponse): { field?: string; message?: string }[] {
 describe.skipIf(skip)("JobChain CRDs on a real kube-apiserver", () => {
   let cp: ControlPlane;
   let api: KubeHttp;
+  let stop = async () => {};
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    api = kubeHttp(cp);
-    await installCrds(api);
+    ({ cp, api, stop } = await startWithCrds());
   });
 
-  afterAll(async () => {
-    api?.close();
-    await cp?.stop();
-  });
+  afterAll(() => stop());
 
   it("both CRDs are Established with their names accepted, served and stored as v1alpha1", async () => {
     for (const name of ["jobgraphs.jobchain.dev", "jobtasks.jobchain.dev"]) {
