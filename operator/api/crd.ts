@@ -74,14 +74,15 @@ function replace(target: JsonSchema, value: JsonSchema): void {
   Object.assign(target, value, description !== undefined && value.description === undefined ? { description } : {});
 }
 
-/** Names (job, group) are strings of at most 63 characters of the configuration's name pattern. */
-const NAME_STRING: JsonSchema = { type: "string", maxLength: 63, pattern: NAME_PATTERN.source };
+/** Names (job, group): the configuration's name pattern (which limits them to 63 characters), not `__proto__`. */
+const NAME_RULES = { maxLength: 63, pattern: NAME_PATTERN.source, "x-kubernetes-validations": [{ rule: "self != '__proto__'", message: "a name may not be __proto__" }] };
+const NAME_STRING: JsonSchema = { type: "string", ...NAME_RULES };
 
 // Where the zod schema has a form the CRD must express differently, by schema identity.
 function override(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
   const { zodSchema, jsonSchema } = ctx;
   if (hasCheck(zodSchema, isValidName)) {
-    Object.assign(jsonSchema, { maxLength: 63, pattern: NAME_PATTERN.source });
+    Object.assign(jsonSchema, structuredClone(NAME_RULES));
   } else if (zodSchema === graphNodeSchema) {
     // The list form only: `{next: [a, b]}`, `{next: []}`, `{}` or null. Files (and parseJobGraphSpec) also accept
     // `next: a`; `jobchain manifest` writes lists. One type per field keeps the schema structural and the CEL
@@ -95,41 +96,35 @@ function override(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
           type: "array",
           nullable: true,
           maxItems: LIMITS.next,
-          items: { ...NAME_STRING },
+          items: structuredClone(NAME_STRING),
           description: "The jobs that get this job's output (a list; a tail has none).",
         },
       },
     });
   } else if (zodSchema === backoffSchema) {
     // Seconds, or {initial, factor, max, jitter}: a number-or-object has no structural type, so the node is
-    // free-form here; the operator's parse (the `Valid` condition) checks its shape.
+    // free-form here, and CEL cannot see an untyped node: the operator's parse (the `Valid` condition) checks it.
     replace(jsonSchema, {
       "x-kubernetes-preserve-unknown-fields": true,
       description: "Delay between attempts: seconds, or `{initial, factor, max, jitter}`.",
-      "x-kubernetes-validations": [
-        {
-          rule: "type(self) == int || type(self) == uint || type(self) == double || type(self) == map",
-          message: "backoff must be a number of seconds or {initial, factor, max, jitter}",
-        },
-      ],
     });
+  } else if (zodSchema === paramGroupSchema) {
+    // A group names jobs of the graph (checked in parseJobGraphSpec), so it has at most as many entries.
+    jsonSchema.maxProperties = LIMITS.jobs;
   } else if (zodSchema === paramValueSchema) {
-    // Parameter values are free-form; the set is a mapping, or a list of one mapping as files allow.
+    // A mapping of free-form values. Files also accept a list of one mapping; the CRD takes the mapping only (an
+    // untyped node would hide spec.parameters from CEL), and `jobchain manifest` writes it so.
     replace(jsonSchema, {
+      type: "object",
       "x-kubernetes-preserve-unknown-fields": true,
-      description: "The job's parameters: `{param: value}` (or a list of one such mapping).",
-      "x-kubernetes-validations": [
-        {
-          rule: "type(self) == map || (type(self) == list && self.size() == 1 && type(self[0]) == map)",
-          message: "parameters of a job must be a mapping {param: value}",
-        },
-      ],
+      description: "The job's parameters: `{param: value}`.",
     });
   }
 }
 
-/** `{param: value}` or a list of one such mapping: the value of a job in a parameters.yaml group. */
-const paramValueSchema = parametersSectionSchema.valueType.valueType.valueType;
+/** One group of a parameters.yaml entry (job → parameters) and its values (`{param: value}` or a list of one). */
+const paramGroupSchema = parametersSectionSchema.valueType.valueType;
+const paramValueSchema = paramGroupSchema.valueType;
 
 function fail(path: string, what: string): never {
   throw new CrdSchemaError(`${path || "<root>"}: ${what} has no structural CRD form; add a case to operator/api/crd.ts`);

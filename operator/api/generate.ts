@@ -61,9 +61,10 @@ function constraints(node: JsonSchema): string[] {
   if (node.minLength === 1) out.push("not empty");
   if (node.maxLength !== undefined) out.push(`at most ${String(node.maxLength)} characters`);
   if (node.pattern !== undefined) out.push(`pattern \`${String(node.pattern)}\``);
-  if (node.minItems !== undefined) out.push(`at least ${String(node.minItems)} items`);
+  const plural = (n: unknown, one: string, many: string) => `${String(n)} ${n === 1 ? one : many}`;
+  if (node.minItems !== undefined) out.push(`at least ${plural(node.minItems, "item", "items")}`);
   if (node.maxItems !== undefined) out.push(`at most ${String(node.maxItems)} items`);
-  if (node.minProperties !== undefined) out.push(`at least ${String(node.minProperties)} entries`);
+  if (node.minProperties !== undefined) out.push(`at least ${plural(node.minProperties, "entry", "entries")}`);
   if (node.maxProperties !== undefined) out.push(`at most ${String(node.maxProperties)} entries`);
   if (node.nullable === true) out.push("may be null");
   const keys = node["x-kubernetes-list-map-keys"] as string[] | undefined;
@@ -146,8 +147,9 @@ function reference(): string {
     "",
     `Group \`${GROUP}\`, version \`${VERSION}\`; both kinds are namespaced. The CRDs are in \`crds/\`.`,
     "`spec.jobs`, `spec.graph` and `spec.parameters` of a JobGraph have the shapes of `jobs.yaml`, one `graphs.yaml`",
-    "entry and one `parameters.yaml` entry, with one difference: `next` is always a list (`{next: [b]}`, not",
-    "`{next: b}`), which `jobchain manifest` writes. `<job>`, `<group>` and `<key>` stand for map keys.",
+    "entry and one `parameters.yaml` entry, in their canonical forms: `next` is a list (`{next: [b]}`, not",
+    "`{next: b}`) and a job's parameters are a mapping (not a list of one mapping). `jobchain manifest` writes these",
+    "forms; the operator's own parsing also takes the short ones. `<job>`, `<group>` and `<key>` stand for map keys.",
     "",
   ];
   return [...intro, ...kindDefinitions().map(kindReference)].join("\n");

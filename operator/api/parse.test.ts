@@ -33,19 +33,21 @@ describe("parseJobGraphSpec", () => {
     bad.pools[0].replicas.max = 0;
     bad.jobs.fetch.timeout = -1;
     bad.jobs.count.colour = "red";
+    bad.jobs.count.retry = { attempts: 2, backoff: "soon" };
     expect(problems(bad)).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^spec\.pools\[1\]\.replicas\.min: replicas\.min must not exceed replicas\.max/),
         expect.stringMatching(/^spec\.pools\[0\]\.replicas\.max: /),
         expect.stringMatching(/^spec\.jobs\.fetch\.timeout: /),
         "spec.jobs.count.colour: unknown field",
+        "spec.jobs.count.retry.backoff: must be a number of seconds or {initial, factor, max, jitter}",
       ]),
     );
   });
 
   it("checks the references the CRD's CEL rules check", () => {
     expect(problems({ ...valid, graph: { fetch: { next: ["cuont"] }, count: null } })).toEqual(["spec.graph.fetch.next[0]: 'cuont' is not a node of spec.graph"]);
-    expect(problems({ ...valid, graph: { ...valid.graph, extra: null } })).toEqual(["spec.graph: spec.graph names jobs missing from spec.jobs: extra"]);
+    expect(problems({ ...valid, graph: { ...valid.graph, extra: null } })).toEqual(["spec.graph.extra: 'extra' is not a job of spec.jobs"]);
     expect(problems({ ...valid, pools: [{ name: "a", jobs: ["nope"], replicas: { min: 0, max: 1 } }] })).toEqual(["spec.pools[0].jobs[0]: 'nope' is not a job of spec.jobs"]);
     expect(problems({ ...valid, pools: [valid.pools[1], valid.pools[1]] })).toEqual(
       expect.arrayContaining(["spec.pools[1].name: pool name 'rest' is used twice", expect.stringMatching(/^spec\.pools: at most one pool may omit/)]),

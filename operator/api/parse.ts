@@ -19,6 +19,12 @@ export function fieldPath(root: string, path: readonly PropertyKey[]): string {
   return out;
 }
 
+/** What the fields with several accepted forms accept (zod says only "Invalid input" for a union). */
+const FORMS: Record<string, string> = {
+  backoff: "must be a number of seconds or {initial, factor, max, jitter}",
+  next: "must be a list of job names (or one name)",
+};
+
 function problemsOf(error: z.ZodError, root: string): string[] {
   const out: string[] = [];
   for (const issue of error.issues) {
@@ -26,7 +32,9 @@ function problemsOf(error: z.ZodError, root: string): string[] {
       for (const key of issue.keys) out.push(`${fieldPath(root, [...issue.path, key])}: unknown field`);
       continue;
     }
-    out.push(`${fieldPath(root, issue.path)}: ${issue.message}`);
+    const last = issue.path[issue.path.length - 1];
+    const form = issue.code === "invalid_union" && typeof last === "string" ? FORMS[last] : undefined;
+    out.push(`${fieldPath(root, issue.path)}: ${form ?? issue.message}`);
   }
   return [...new Set(out)];
 }

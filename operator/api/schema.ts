@@ -36,7 +36,8 @@ export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 300;
 export const LIMITS = {
   jobs: 256,
   next: 64,
-  pools: 32,
+  pools: 16,
+  poolJobs: 128,
   groups: 64,
   params: 256,
   tolerations: 64,
@@ -166,7 +167,7 @@ export const poolSchema = z
     jobs: z
       .array(nameSchema)
       .min(1)
-      .max(LIMITS.jobs)
+      .max(LIMITS.poolJobs)
       .optional()
       .describe("Jobs of spec.jobs this pool runs. A pool without `jobs` runs every job no other pool names."),
     replicas: replicasSchema,
@@ -219,11 +220,12 @@ export function nextOf(node: unknown): string[] {
 const specRules = {
   graphJobsDefined: {
     rule: "self.graph.all(k, k in self.jobs)",
-    messageExpression: "'spec.graph names jobs missing from spec.jobs: ' + self.graph.filter(k, !(k in self.jobs)).join(', ')",
+    message: "every node of spec.graph must be a job of spec.jobs",
     fieldPath: ".graph",
   },
   nextInGraph: {
-    rule: "self.graph.all(k, self.graph[k] == null || !has(self.graph[k].next) || self.graph[k].next == null || self.graph[k].next.all(n, n in self.graph))",
+    // A null node or a null `next` reads as absent in CEL, so has() covers both.
+    rule: "self.graph.all(k, !has(self.graph[k].next) || self.graph[k].next.all(n, n in self.graph))",
     message: "every name in `next` must be a node of spec.graph",
     fieldPath: ".graph",
   },
@@ -253,7 +255,7 @@ function checkSpec(spec: JobGraphSpecShape, ctx: z.RefinementCtx): void {
   const jobs = new Set(Object.keys(spec.jobs));
   const nodes = nodeNames(spec.graph);
   const missing = [...nodes].filter((k) => !jobs.has(k));
-  if (missing.length > 0) ctx.addIssue({ code: "custom", path: ["graph"], message: `spec.graph names jobs missing from spec.jobs: ${missing.join(", ")}` });
+  for (const k of missing) ctx.addIssue({ code: "custom", path: ["graph", k], message: `'${k}' is not a job of spec.jobs` });
   for (const [k, node] of Object.entries(spec.graph)) {
     nextOf(node).forEach((n, i) => {
       if (!nodes.has(n)) ctx.addIssue({ code: "custom", path: ["graph", k, "next", i], message: `'${n}' is not a node of spec.graph` });
