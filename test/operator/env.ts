@@ -54,10 +54,6 @@ export async function installCrds(kube: KubeClient): Promise<void> {
     for (const doc of parseAllDocuments(readFileSync(path.join(REPO, "crds", file), "utf8"))) {
       const crd = doc.toJSON() as KubeObject | null;
       if (!crd) continue;
-      if (process.env.STRIP_CEL) {
-        const strip = (o: any): void => { if (o && typeof o === "object") { delete o["x-kubernetes-validations"]; for (const v of Object.values(o)) strip(v); } };
-        strip(crd);
-      }
       await kube.apply(APIEXTENSIONS.customResourceDefinitions, crd, { fieldManager: "jobchain-test", force: true });
     }
   }
