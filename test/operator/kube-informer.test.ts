@@ -152,7 +152,7 @@ describe.skipIf(skip)("operator/kube Informer against kube-apiserver", () => {
     proxy.blackhole();
     await client.create<Widget>(WIDGETS, { metadata: { name: "s-2", namespace: "default", labels: { set: "silent" } }, spec: { size: 1 } });
     // Without the watchdog this would wait for the watch's server-side timeout (5 to 7.5 minutes).
-    await until(() => inf.get("default", "s-2") !== undefined, 60_000, "s-2 seen after the watchdog restarted the watch");
+    await until(() => inf.get("default", "s-2") !== undefined, 45_000, "s-2 seen after the watchdog restarted the watch");
     expect(inf.counts.watchdogRestarts).toBeGreaterThan(restarts);
     expect(inf.counts.lists).toBe(1);
     expect(rec.of("s-2")).toEqual(["add"]);
