@@ -5,7 +5,7 @@ import type { KubeClient } from "./client.ts";
 import { KubeApiError } from "./errors.ts";
 import { EventRecorder } from "./events.ts";
 import type { KubeObject } from "./resources.ts";
-import { FakeClock } from "./testing.ts";
+import { FakeClock } from "../../test/helpers/fake-clock.ts";
 
 class RecordingClient {
   readonly writes: { verb: string; name: string; body: Record<string, unknown> }[] = [];

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { serveOperatorHttp } from "./http.ts";
 import { Registry } from "./metrics.ts";
-import { parseExposition } from "./testing.ts";
+import { parseExposition } from "../../test/helpers/prometheus.ts";
 
 describe("serveOperatorHttp", () => {
   let close: (() => Promise<void>) | undefined;

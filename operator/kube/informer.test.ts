@@ -5,7 +5,7 @@ import type { KubeClient, ListOptions, WatchEvent, WatchOptions } from "./client
 import { KubeApiError } from "./errors.ts";
 import { Informer } from "./informer.ts";
 import { CORE, type KubeObject } from "./resources.ts";
-import { FakeClock, settle } from "./testing.ts";
+import { FakeClock, settle } from "../../test/helpers/fake-clock.ts";
 
 const cm = (name: string, rv: string): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "ns", resourceVersion: rv } });
 

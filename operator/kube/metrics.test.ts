@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Registry } from "./metrics.ts";
-import { parseExposition } from "./testing.ts";
+import { parseExposition } from "../../test/helpers/prometheus.ts";
 
 describe("Registry", () => {
   it("renders counters, gauges and histograms with labels in the text format", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Registry } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
-import { FakeClock, settle } from "./testing.ts";
+import { FakeClock, settle } from "../../test/helpers/fake-clock.ts";
 
 describe("WorkQueue", () => {
   it("hands out keys in FIFO order and de-duplicates a key that is waiting", async () => {

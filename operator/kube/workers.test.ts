@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { KubeApiError } from "./errors.ts";
 import { Registry } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
-import { FakeClock } from "./testing.ts";
+import { FakeClock } from "../../test/helpers/fake-clock.ts";
 import { runWorkers } from "./workers.ts";
 
 const tick = (ms = 1): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -19,7 +19,7 @@ import {
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { controlPlaneSuiteSkip } from "../harness/controlplane-vitest.ts";
 import { WIDGETS, installWidgetCrd, type Widget } from "./kube-fixtures.ts";
-import { parseExposition } from "../../operator/kube/testing.ts";
+import { parseExposition } from "../helpers/prometheus.ts";
 
 const skip = controlPlaneSuiteSkip("operator/kube client");
 
