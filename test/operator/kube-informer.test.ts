@@ -128,7 +128,7 @@ describe.skipIf(skip)("operator/kube Informer against kube-apiserver", () => {
     await until(() => inf.counts.errors > 0, 30_000, "the informer noticed the cut");
     proxy.restore();
 
-    await until(() => inf.counts.gone > 0 && inf.counts.lists >= 2, 60_000, "a 410 and a relist");
+    await until(() => inf.counts.gone > 0 && inf.counts.lists >= 2, 45_000, "a 410 and a relist");
     await until(() => inf.get("default", "g-born") !== undefined && inf.get("default", "g-doomed") === undefined, 30_000, "the store matches the server");
     expect(inf.get("default", "g-keep")?.data).toEqual({ v: "2" });
     expect(rec.of("g-born")).toEqual(["add"]);

@@ -87,7 +87,8 @@ describe.skipIf(skip)("operator/kube LeaderElector against kube-apiserver", () =
   });
 
   it("takes over from a killed leader (no release) only after its lease expires", async () => {
-    const timing = { lease: 4000, renew: 3000, retry: 500 };
+    // The child must not miss its own renew deadline on a loaded machine: a generous one.
+    const timing = { lease: 8000, renew: 6000, retry: 500 };
     const child = spawn(process.execPath, [FIXTURE, cp.adminKubeconfig, "default", "killed", "child", String(timing.lease), String(timing.renew), String(timing.retry)], {
       stdio: ["ignore", "pipe", "inherit"],
     });
