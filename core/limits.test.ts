@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { JobChain, defineGraph, fn, parallel, type Clock } from "./index.ts";
+import { JobChain, defineGraph, fn, parallel } from "./index.ts";
+import { FakeClock } from "../test/helpers/fake-clock.ts";
 import { RateLimiter, RateLimiters, Semaphore } from "./limits.ts";
 
 /** Lets every pending promise reaction run (the microtask queue drains before the next macrotask). */
@@ -18,60 +19,6 @@ function track(p: Promise<unknown>): { readonly state: State; readonly reason: u
     },
   );
   return t;
-}
-
-/**
- * A clock that moves only when told: `now()` is the fake time in ms, and `sleep(ms)` resolves when `advance()`
- * passes its due time (sleeps due at the same time resolve in the order they were started).
- */
-class FakeClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private timers: { due: number; seq: number; fire: () => void }[] = [];
-  /** Every sleep requested, in ms. */
-  readonly sleeps: number[] = [];
-  now(): number {
-    return this.t;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    this.sleeps.push(ms);
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const timer = {
-        due: this.t + ms,
-        seq: this.seq++,
-        fire: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
-      const onAbort = (): void => {
-        this.timers = this.timers.filter((x) => x !== timer);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.timers.push(timer);
-    });
-  }
-  /** Sleeps not yet resolved. */
-  get pending(): number {
-    return this.timers.length;
-  }
-  /** Moves time forward by `ms`, firing due sleeps in order and letting their continuations run. */
-  async advance(ms: number): Promise<void> {
-    const target = this.t + ms;
-    await flush();
-    for (;;) {
-      const due = this.timers.filter((x) => x.due <= target).sort((a, b) => a.due - b.due || a.seq - b.seq)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = due.due;
-      due.fire();
-      await flush();
-    }
-    this.t = target;
-    await flush();
-  }
 }
 
 describe("Semaphore", () => {

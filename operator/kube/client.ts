@@ -8,7 +8,7 @@ import { RateLimiter, systemClock, type Clock } from "../../core/limits.ts";
 import type { KubeConfigHandle } from "./config.ts";
 import { KubeApiError, type KubeStatus } from "./errors.ts";
 import { DURATION_BUCKETS, type Counter, type Histogram, type Registry } from "./metrics.ts";
-import { resourcePath, type KubeObject, type ResourceType } from "./resources.ts";
+import { apiVersionOf, resourcePath, type KubeObject, type ResourceType } from "./resources.ts";
 
 export interface ListOptions {
   namespace?: string;
@@ -105,6 +105,11 @@ function listQuery(o: ListOptions): Request["query"] {
     continue: o.continue,
     resourceVersion: o.resourceVersion,
   };
+}
+
+/** The object with apiVersion and kind set from its type when it lacks them (custom resources require both). */
+function withTypeMeta<T extends KubeObject>(type: ResourceType, obj: T): T {
+  return { apiVersion: obj.apiVersion ?? apiVersionOf(type), kind: obj.kind ?? type.kind, ...obj };
 }
 
 function nameOf(obj: KubeObject, what: string): string {
@@ -250,7 +255,7 @@ class HttpKubeClient implements KubeClient {
     });
     const items = body.items ?? [];
     // List items carry no kind/apiVersion; fill them in so objects look the same from list, get and watch.
-    const apiVersion = type.group === "" ? type.version : `${type.group}/${type.version}`;
+    const apiVersion = apiVersionOf(type);
     for (const it of items) {
       it.apiVersion ??= apiVersion;
       it.kind ??= type.kind;
@@ -266,7 +271,7 @@ class HttpKubeClient implements KubeClient {
       verb: "POST",
       path: resourcePath(type, namespace),
       query: { dryRun: options.dryRun ? "All" : undefined, fieldManager: options.fieldManager },
-      body: obj,
+      body: withTypeMeta(type, obj),
     });
   }
 
@@ -275,7 +280,7 @@ class HttpKubeClient implements KubeClient {
       verb: "PUT",
       path: this.objectPath(type, obj, "replace", options.subresource),
       query: { dryRun: options.dryRun ? "All" : undefined, fieldManager: options.fieldManager },
-      body: obj,
+      body: withTypeMeta(type, obj),
     });
   }
 
@@ -297,13 +302,12 @@ class HttpKubeClient implements KubeClient {
 
   apply<T extends KubeObject>(type: ResourceType, obj: T, options: { fieldManager: string; force?: boolean; subresource?: "status"; dryRun?: boolean }): Promise<T> {
     if (!options.fieldManager) throw new TypeError("apply: fieldManager is required for server-side apply");
-    const body = { apiVersion: obj.apiVersion ?? (type.group === "" ? type.version : `${type.group}/${type.version}`), kind: obj.kind ?? type.kind, ...obj };
     return this.call<T>({
       verb: "PATCH",
       path: this.objectPath(type, obj, "apply", options.subresource),
       query: { fieldManager: options.fieldManager, force: options.force ? "true" : undefined, dryRun: options.dryRun ? "All" : undefined },
       // JSON is YAML: the apply patch type accepts it.
-      body,
+      body: withTypeMeta(type, obj),
       contentType: "application/apply-patch+yaml",
     });
   }

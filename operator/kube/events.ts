@@ -1,7 +1,8 @@
 // Kubernetes Events (core/v1, what `kubectl describe` and `kubectl get events` show), recorded best effort off
 // the caller's path: event() only queues. Repeats are aggregated like client-go's EventCorrelator: the same
 // object, type, reason and message within 10 minutes bumps count and lastTimestamp of the existing Event instead
-// of creating another; repeats still waiting in the queue are coalesced into one write.
+// of creating another; repeats still waiting in the queue are coalesced into one write. Each object gets a burst of
+// 25 events and then one per 5 minutes (client-go's spam filter), so a hot error loop cannot flood the API.
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { systemClock, type Clock } from "../../core/limits.ts";
@@ -15,6 +16,9 @@ const AGGREGATION_WINDOW_MS = 10 * 60_000;
 const MAX_QUEUE = 1000;
 const MAX_REMEMBERED = 4096;
 const MAX_MESSAGE = 1024;
+/** Per object, like client-go's spam filter: a burst of 25 events, then one per 5 minutes. */
+const SPAM_BURST = 25;
+const SPAM_REFILL_MS = 5 * 60_000;
 
 export interface EventRecorderOptions {
   component: string;
@@ -57,8 +61,9 @@ export class EventRecorder {
   private readonly maxQueue: number;
   private readonly pending = new Map<string, Pending>();
   private readonly sent = new Map<string, Sent>();
+  private readonly spam = new Map<string, { tokens: number; at: number }>();
   private draining: Promise<void> | undefined;
-  /** Events dropped because the queue was full, and writes that failed. */
+  /** Events accepted, written, dropped (queue full or the object's spam budget used up), and failed writes. */
   readonly counts = { recorded: 0, written: 0, dropped: 0, failed: 0 };
 
   constructor(client: KubeClient, options: EventRecorderOptions) {
@@ -77,6 +82,10 @@ export class EventRecorder {
       const msg = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message;
       const key = JSON.stringify([m.uid ?? "", obj.kind ?? "", m.namespace ?? "", m.name, type, reason, msg]);
       const now = new Date();
+      if (!this.admit(JSON.stringify([m.uid ?? "", obj.kind ?? "", m.namespace ?? "", m.name]))) {
+        this.counts.dropped++;
+        return;
+      }
       const p = this.pending.get(key);
       this.counts.recorded++;
       if (p) {
@@ -95,14 +104,40 @@ export class EventRecorder {
         if (m.resourceVersion) ref.resourceVersion = m.resourceVersion;
         this.pending.set(key, { obj: ref, type, reason, message: msg, count: 1, firstAt: now, lastAt: now });
       }
-      this.draining ??= this.drain().finally(() => {
-        this.draining = undefined;
-        if (this.pending.size > 0) this.draining = this.drain();
-      });
+      this.kick();
     } catch (e) {
       this.counts.failed++;
       this.log?.warn({ err: String(e) }, "Could not queue an event");
     }
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.pending.size > 0) this.kick();
+    });
+  }
+
+  /** Takes a token of the object's spam bucket; false when the object has used up its share. */
+  private admit(objectKey: string): boolean {
+    const now = this.clock.now();
+    let b = this.spam.get(objectKey);
+    if (b) {
+      b.tokens = Math.min(SPAM_BURST, b.tokens + (now - b.at) / SPAM_REFILL_MS);
+      b.at = now;
+      this.spam.delete(objectKey);
+    } else {
+      b = { tokens: SPAM_BURST, at: now };
+    }
+    this.spam.set(objectKey, b);
+    if (this.spam.size > MAX_REMEMBERED) {
+      const oldest = this.spam.keys().next();
+      if (!oldest.done) this.spam.delete(oldest.value);
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 
   /** Resolves when every queued event has been written (or given up on). */

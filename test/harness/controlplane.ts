@@ -650,6 +650,26 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   }
 }
 
+/**
+ * Compacts etcd's history up to its current revision (the etcd v3 JSON gateway: range for the revision, then
+ * compaction), so a watch from an older resourceVersion gets 410 Gone where the API server reads etcd directly
+ * (resources without a watch cache). Returns the revision compacted to.
+ */
+export async function compactEtcd(cp: Pick<ControlPlane, "etcdUrl">): Promise<number> {
+  const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${cp.etcdUrl}${path}`, { method: "POST", body: JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as Record<string, unknown>;
+  };
+  // Any key will do: the response header carries the store's current revision.
+  const range = await post("/v3/kv/range", { key: Buffer.from("/").toString("base64"), limit: 1 });
+  const revision = Number((range.header as { revision?: string } | undefined)?.revision);
+  if (!Number.isFinite(revision) || revision <= 0) throw new Error(`etcd: no revision in ${JSON.stringify(range)}`);
+  await post("/v3/kv/compaction", { revision: String(revision), physical: true });
+  return revision;
+}
+
 /** Waits for a (killed) process to exit, keeping the event loop alive meanwhile (the child is unref'd). */
 async function waitExit(p: Proc): Promise<void> {
   if (p.exitInfo) return;
