@@ -98,7 +98,14 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
       namespace: options.leaseNamespace ?? config.namespace,
       name: options.leaseName ?? "jobchain-operator",
       identity,
-      leaseDurationMs: options.leaseDurationMs,
+      // client-go's proportions (15 s lease, 10 s renew deadline, 2 s retry) for any lease duration.
+      ...(options.leaseDurationMs !== undefined
+        ? {
+            leaseDurationMs: options.leaseDurationMs,
+            renewDeadlineMs: Math.round((options.leaseDurationMs * 2) / 3),
+            retryPeriodMs: Math.max(200, Math.round(options.leaseDurationMs / 7.5)),
+          }
+        : {}),
       logger,
       onStartedLeading: (signal) => begin(signal),
       onStoppedLeading: () => {

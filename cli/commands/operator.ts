@@ -16,6 +16,7 @@ SIGINT. In a pod it uses the service account; outside one, --kubeconfig, $KUBECO
   --allowed-images P,...  refuse a JobGraph whose spec.image starts with none of these prefixes
   --leader-elect          only the holder of the Lease reconciles (run two or more replicas)
   --lease-namespace NS    namespace of the Lease (default: the context's or the pod's namespace)
+  --lease-duration S      seconds a leader's Lease lasts without renewal: the failover time (default 15)
   --metrics-port N        Prometheus /metrics, /healthz and /readyz on this port
   --qps N --burst N       client-side limit of API requests per second (default 50, burst 100)
   --workers N             JobTasks reconciled at once (default 16)
@@ -30,6 +31,7 @@ export async function operator(argv: string[]): Promise<number> {
     "allowed-images": { type: "string" },
     "leader-elect": { type: "boolean" },
     "lease-namespace": { type: "string" },
+    "lease-duration": { type: "string" },
     "metrics-port": { type: "string" },
     qps: { type: "string" },
     burst: { type: "string" },
@@ -43,6 +45,8 @@ export async function operator(argv: string[]): Promise<number> {
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort < 65536)) {
     throw new UsageError(`--metrics-port must be a port number, got '${values["metrics-port"]}'`);
   }
+  const leaseSeconds = values["lease-duration"] === undefined ? undefined : Number(values["lease-duration"]);
+  if (leaseSeconds !== undefined && !(leaseSeconds >= 2)) throw new UsageError(`--lease-duration must be at least 2 seconds, got '${values["lease-duration"]}'`);
   const allowed = values["allowed-images"]?.split(",").map((s) => s.trim()).filter(Boolean);
   if (values["allowed-images"] !== undefined && !allowed?.length) throw new UsageError("--allowed-images needs at least one image prefix");
   // Flags over JOBCHAIN_NATS_* (connectNats adds the environment under what is given here).
@@ -56,6 +60,7 @@ export async function operator(argv: string[]): Promise<number> {
     allowedImages: allowed,
     leaderElect: values["leader-elect"] ?? false,
     leaseNamespace: values["lease-namespace"],
+    leaseDurationMs: leaseSeconds === undefined ? undefined : leaseSeconds * 1000,
     metricsPort,
     qps: positiveInt("qps", values.qps),
     burst: positiveInt("burst", values.burst),

@@ -38,7 +38,7 @@ export interface OperatorEnv {
   pods: DeploymentRunner;
   countDir: string;
   jobsDir: string;
-  /** Executions recorded by Count jobs: `<task id>|<node>` → count. */
+  /** Executions Count jobs completed: `<task id>|<node>` → count. */
   executions(): Map<string, number>;
   operator?: Operator;
   startOperator(extra?: Partial<OperatorOptions>): Promise<Operator>;
@@ -72,8 +72,8 @@ export async function installCrds(kube: KubeClient): Promise<void> {
   }, 30_000, "CRDs established");
 }
 
-export async function startOperatorEnv(): Promise<OperatorEnv> {
-  const cp = await startControlPlane();
+export async function startOperatorEnv(options: { apiserverArgs?: string[] } = {}): Promise<OperatorEnv> {
+  const cp = await startControlPlane({ apiserverArgs: options.apiserverArgs ?? [] });
   const nats = await startNats();
   const kube = createKubeClient(loadKubeConfig({ kubeconfig: cp.adminKubeconfig }), { qps: 500, burst: 1000 });
   await installCrds(kube);
@@ -102,7 +102,7 @@ export async function startOperatorEnv(): Promise<OperatorEnv> {
     jobsDir,
     executions() {
       const counts = new Map<string, number>();
-      for (const f of readdirSync(countDir)) {
+      for (const f of readdirSync(countDir).filter((n) => n.endsWith(".log"))) {
         for (const line of readFileSync(path.join(countDir, f), "utf8").split("\n")) {
           if (!line) continue;
           const e = JSON.parse(line) as { id: string; node: string };
