@@ -3,6 +3,7 @@ export { Job, isJobClass, type JobClass, type JobLifecycle, type JobContext, typ
 export {
   JobChain,
   NonRetryableError,
+  type AbandonedJob,
   normalizeOutput,
   taskIdOf,
   type ChainOptions,

@@ -1,4 +1,4 @@
-import { loadConfig, type LoadedConfig } from "../../core/index.ts";
+import { loadConfig, type AbandonedJob, type LoadedConfig } from "../../core/index.ts";
 import { UsageError } from "../errors.ts";
 import type { Format } from "../drive.ts";
 
@@ -15,4 +15,16 @@ export function outputFormat(value: string | undefined): Format {
   if (value === undefined) return process.stdout.isTTY ? "pretty" : "jsonl";
   if (value === "jsonl" || value === "pretty") return value;
   throw new UsageError(`--format must be jsonl or pretty, got '${value}'`);
+}
+
+/** How long a command waits for jobs that outlived their tasks before it exits without them. */
+export const ABANDON_GRACE_MS = 500;
+
+/** Names, on stderr, each job run a command exits without (the process exit ends it). */
+export function warnAbandoned(jobs: readonly AbandonedJob[]): void {
+  for (const a of jobs) {
+    process.stderr.write(
+      `jobchain: warning: job '${a.job}' of task '${a.taskId}' (graph ${a.graph}) ignored its abort signal and is still running; exiting without it (a job should stop when ctx.signal aborts)\n`,
+    );
+  }
 }
