@@ -142,6 +142,7 @@ class TaskRun {
   timer: NodeJS.Timeout | undefined;
   timeout: number | undefined;
   external: AbortSignal | undefined;
+  onCancel: (() => void) | undefined;
   running: string | undefined;
   /** An attempt timed out while its job went on running (so a success may still leave a job behind). */
   lingering = false;
@@ -457,7 +458,9 @@ export class JobChain {
     if (run.external) {
       const ext = run.external;
       if (ext.aborted) return this.abortRun(run, "cancelled", ext.reason);
-      ext.addEventListener("abort", () => this.abortRun(run, "cancelled", ext.reason), { once: true });
+      // Removed when the task finishes: one signal may cancel many tasks over a long time (a runner's stop).
+      run.onCancel = () => this.abortRun(run, "cancelled", ext.reason);
+      ext.addEventListener("abort", run.onCancel, { once: true });
     }
     if (run.timeout !== undefined) {
       const seconds = run.timeout;
@@ -645,6 +648,7 @@ export class JobChain {
 
   private finish(run: TaskRun, outcome: TaskOutcome): void {
     if (run.timer) clearTimeout(run.timer);
+    if (run.onCancel) run.external!.removeEventListener("abort", run.onCancel);
     if (run.span) {
       if (outcome.status === "failed") {
         run.span.setStatus({ code: SPAN_STATUS_ERROR, message: outcome.error.message });
