@@ -28,6 +28,7 @@ export {
   JobTimeoutError,
   ClosedError,
   SchemaError,
+  MissingDependencyError,
   formatProblem,
   type ConfigProblem,
   type TaskErrorInfo,
@@ -35,4 +36,5 @@ export {
 export { resolvePolicy, backoffDelayMs, type JobPolicy, type JobPolicyInput, type RetryPolicy, type RateLimitPolicy, type BackoffPolicy } from "./policy.ts";
 export { Semaphore, RateLimiter, RateLimiters, systemClock, type Clock } from "./limits.ts";
 export { createLogger, logLevelFromEnv, type Logger } from "./logging.ts";
+export { importOptional } from "./optional.ts";
 export { setupTracing, readTracingConfig, type Tracing, type TracingConfig } from "./tracing.ts";
