@@ -17,7 +17,7 @@ NODE := $(NODE_BIN)/node
 export PATH := $(NODE_BIN):$(PATH)
 endif
 
-SOURCES := $(shell find core jobs cli runner operator -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+SOURCES := index.ts $(shell find core jobs cli runner operator -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 TSC := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 

@@ -1,4 +1,4 @@
-// The public API of the `jobchain` package.
+// The public API of the core library (the `jobchain` package root adds the built-in jobs: ../index.ts).
 export { Job, isJobClass, type JobClass, type JobLifecycle, type JobContext, type JobOutput, type Schema, type Task } from "./job.ts";
 export {
   JobChain,
@@ -16,7 +16,7 @@ export {
   type TaskOutcome,
 } from "./chain.ts";
 export { serial, parallel, fn, defineGraph, Serial, Parallel, type Composable, type NodeOptions } from "./dsl.ts";
-export { loadChain, loadConfig, loadConfigObject, instantiate, builtinRegistry, type LoadOptions, type LoadedConfig } from "./load.ts";
+export { loadChain, loadConfig, loadConfigObject, instantiate, type LoadOptions, type LoadedConfig } from "./load.ts";
 export { JobRegistry, listJobFiles } from "./registry.ts";
 export { readConfigSources, resolveConfig, type ChainConfig } from "./config/index.ts";
 export type { GraphInstance, NodeSpec } from "./graph.ts";

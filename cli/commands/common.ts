@@ -1,4 +1,5 @@
 import { loadConfig, type AbandonedJob, type LoadedConfig } from "../../core/index.ts";
+import { builtinRegistry } from "../../jobs/index.ts";
 import { UsageError } from "../errors.ts";
 import type { Format } from "../drive.ts";
 
@@ -8,7 +9,7 @@ export const configFlags = {
 } as const;
 
 export async function loadFromArgs(positional: string | undefined, jobDirs: string[] | undefined): Promise<LoadedConfig> {
-  return loadConfig(positional ?? ".", { jobDirs: jobDirs ?? [] });
+  return loadConfig(positional ?? ".", { jobDirs: jobDirs ?? [], registry: builtinRegistry() });
 }
 
 export function outputFormat(value: string | undefined): Format {
