@@ -42,5 +42,14 @@ describe("the packed package", { timeout: 300_000 }, () => {
 
     const fromCli = await run("npx", ["--no-install", "jobchain", "run", "pipeline", "--input", '{"id": "t", "text": "yo"}'], npm);
     expect(JSON.parse(fromCli.stdout)).toEqual({ id: "t", graph: "main", status: "succeeded", task: { id: "t", text: "yo" }, result: { text: "YO" } });
+
+    // Tracing needs the SDK, which this install lacks: a message saying what to install, exit 2.
+    project.write("ot.yaml", "exporter: file\n");
+    const traced = await run("npx", ["--no-install", "jobchain", "run", "pipeline", "--input", "{}"], { ...npm, env: { ...npm.env, JOBCHAIN_OT_CONFIG: "ot.yaml" } }).then(
+      () => ({ code: 0, stderr: "" }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(traced.code).toBe(2);
+    expect(traced.stderr).toContain("jobchain: tracing (JOBCHAIN_OT_CONFIG) needs @opentelemetry/sdk-trace-base, @opentelemetry/resources, @opentelemetry/core: npm install @opentelemetry/sdk-trace-base @opentelemetry/resources @opentelemetry/core");
   });
 });
