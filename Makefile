@@ -17,7 +17,7 @@ NODE := $(NODE_BIN)/node
 export PATH := $(NODE_BIN):$(PATH)
 endif
 
-SOURCES := $(shell find core jobs cli runner operator -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+SOURCES := index.ts $(shell find core jobs cli runner operator -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 TSC := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 
@@ -37,8 +37,10 @@ $(NODE):
 
 node: $(NODE) ## install Node 24 when the system node is older than 22
 
+# `npm ci` installs exactly the locked tree and never rewrites package-lock.json (after changing package.json,
+# update the lock with `npm install` and commit both).
 node_modules/.installed: package.json package-lock.json | $(NODE)
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: node_modules/.installed ## install the npm dependencies

@@ -28,6 +28,9 @@ if (major < 22 || (major === 22 && minor < 18)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      // The command is done: whatever is still pending (a job that ignored its abort signal, a handle a job
+      // left open) must not keep the process alive.
+      setTimeout(() => process.exit(code), 100).unref();
     },
     (err) => {
       process.stderr.write(`jobchain: internal error: ${err?.stack ?? err}\n`);

@@ -1,4 +1,4 @@
-import { ConfigError, UnknownGraphError, formatProblem } from "../core/index.ts";
+import { ConfigError, MissingDependencyError, UnknownGraphError, formatProblem } from "../core/index.ts";
 
 /** A mistake in how the CLI was called: reported as a message (no stack), exit code 2. */
 export class UsageError extends Error {
@@ -31,6 +31,11 @@ export function reportError(err: unknown, write: (s: string) => void = (s) => pr
   if (err instanceof UnknownGraphError) {
     // With nothing to choose from, the message itself says what to do.
     write(`jobchain: ${err.message}\n${err.available.length > 0 ? "  hint: pass --graph with one of the ids above\n" : ""}`);
+    return EXIT.invalid;
+  }
+  if (err instanceof MissingDependencyError) {
+    // The message names the package and the command that installs it.
+    write(`jobchain: ${err.message}\n`);
     return EXIT.invalid;
   }
   const e = err as Error;

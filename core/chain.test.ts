@@ -186,6 +186,51 @@ describe("JobChain semantics", () => {
     expect(o.status === "failed" && [o.error.job, o.error.message]).toEqual(["b", "task timed out after 0.02s"]);
   });
 
+  it("lists job runs that outlive their task or attempt until they return, and does not wait for them", async () => {
+    // Jobs that ignore ctx.signal: each returns only when the test releases it.
+    const gates: (() => void)[] = [];
+    const ignoring = (name: string) => fn(name, () => new Promise((r) => gates.push(() => r({ late: name }))));
+    const chain = new JobChain([
+      defineGraph("timeouts", ignoring("slow"), { slow: { timeout: 0.01 } }),
+      defineGraph("siblings", parallel(ignoring("stuck"), fn("boom", () => Promise.reject(new Error("boom"))))),
+      defineGraph("deadline", serial(fn("a", () => ({})), ignoring("b"))),
+    ]);
+    const timedOut = await chain.execute({}, { graph: "timeouts", id: "t1" });
+    expect(timedOut.status === "failed" && timedOut.error.job).toBe("slow");
+    const sibling = await chain.execute({}, { graph: "siblings", id: "t2" });
+    expect(sibling.status === "failed" && sibling.error.job).toBe("boom");
+    const late = await chain.execute({}, { graph: "deadline", id: "t3", timeout: 0.01 });
+    expect(late.status === "failed" && late.error.job).toBe("b");
+    expect(chain.abandoned).toEqual([
+      { taskId: "t1", graph: "timeouts", job: "slow" },
+      { taskId: "t2", graph: "siblings", job: "stuck" },
+      { taskId: "t3", graph: "deadline", job: "b" },
+    ]);
+    await chain.markInputCompleted(); // resolves although three jobs still run
+    expect(await chain.waitForAbandoned(10)).toHaveLength(3);
+    const settled = chain.waitForAbandoned(60_000);
+    gates.splice(0).forEach((release) => release());
+    expect(await settled).toEqual([]);
+    expect(chain.abandoned).toEqual([]);
+  });
+
+  it("counts a timed-out attempt as abandoned even when a retry succeeds, and nothing for well-behaved jobs", async () => {
+    let release: (() => void) | undefined;
+    const flaky = fn("flaky", (_t, ctx) => (ctx.attempt === 1 ? new Promise((r) => (release = () => r({ first: true }))) : { ok: ctx.attempt }));
+    const chain = new JobChain([
+      defineGraph("g", flaky, { flaky: { timeout: 0.01, retry: { attempts: 2, backoff: 0 } } }),
+      defineGraph("polite", fn("p", (_t, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)))), {
+        p: { timeout: 0.01 },
+      }),
+    ]);
+    expect(await chain.submitTask({}, { graph: "g", id: "r" })).toEqual({ ok: 2 });
+    expect(chain.abandoned).toEqual([{ taskId: "r", graph: "g", job: "flaky" }]);
+    release!();
+    expect(await chain.waitForAbandoned(60_000)).toEqual([]);
+    expect((await chain.execute({}, { graph: "polite" })).status).toBe("failed");
+    expect(await chain.waitForAbandoned(0)).toEqual([]);
+  });
+
   it("bounds tasks in flight per graph and per job", async () => {
     let running = 0;
     let peak = 0;

@@ -72,6 +72,17 @@ export interface RateLimiterSource {
   get(policy: RateLimitPolicy, ownKey: string): { acquire(signal?: AbortSignal): Promise<void> };
 }
 
+/**
+ * A job run that outlived its task or its attempt: the attempt timed out, or the task ended (failed elsewhere,
+ * cancelled, past its deadline) while the job ran, and the job has not returned. Such a job ignores
+ * `ctx.signal`; its eventual return value is dropped.
+ */
+export interface AbandonedJob {
+  taskId: string;
+  graph: string;
+  job: string;
+}
+
 export interface ChainStats {
   submitted: number;
   succeeded: number;
@@ -118,6 +129,10 @@ class TaskRun {
   readonly submitted: unknown;
   readonly task: Task;
   readonly outputs: (JobOutput | undefined)[];
+  /**
+   * Per node: predecessors still to finish (> 0) until the node is ready; once it is, minus the number of its
+   * job runs that have not returned (< 0 while the job runs).
+   */
   readonly waiting: number[];
   tailsLeft: number;
   finished = false;
@@ -127,7 +142,10 @@ class TaskRun {
   timer: NodeJS.Timeout | undefined;
   timeout: number | undefined;
   external: AbortSignal | undefined;
+  onCancel: (() => void) | undefined;
   running: string | undefined;
+  /** An attempt timed out while its job went on running (so a success may still leave a job behind). */
+  lingering = false;
   headInputs: Readonly<Record<string, JobOutput>> | undefined;
   traceContext: TraceContext | undefined;
   resolve!: (o: TaskOutcome) => void;
@@ -253,6 +271,9 @@ export class JobChain {
   private idleWaiters: (() => void)[] = [];
   private handlerTail: Promise<void> = Promise.resolve();
   private pendingHandlers = 0;
+  /** Finished tasks with a job run that has not returned. */
+  private readonly abandonedRuns = new Set<TaskRun>();
+  private abandonWaiters: (() => void)[] = [];
   private initialized: Promise<void> | undefined;
   private initDone = false;
   private readonly counts = { submitted: 0, succeeded: 0, failed: 0, handlerErrors: 0, inFlight: 0, queued: 0 };
@@ -437,7 +458,9 @@ export class JobChain {
     if (run.external) {
       const ext = run.external;
       if (ext.aborted) return this.abortRun(run, "cancelled", ext.reason);
-      ext.addEventListener("abort", () => this.abortRun(run, "cancelled", ext.reason), { once: true });
+      // Removed when the task finishes: one signal may cancel many tasks over a long time (a runner's stop).
+      run.onCancel = () => this.abortRun(run, "cancelled", ext.reason);
+      ext.addEventListener("abort", run.onCancel, { once: true });
     }
     if (run.timeout !== undefined) {
       const seconds = run.timeout;
@@ -466,16 +489,23 @@ export class JobChain {
       let output: JobOutput;
       try {
         if (node.plain && this.tracer === undefined) {
-          output = normalizeOutput(await node.job.run(run.task, new Context(this, run, node, 1)));
+          const waiting = run.waiting;
+          waiting[node.index]!--;
+          try {
+            output = normalizeOutput(await node.job.run(run.task, new Context(this, run, node, 1)));
+          } finally {
+            waiting[node.index]!++;
+          }
         } else {
           output = await this.runWithPolicy(run, node);
         }
       } catch (err) {
+        if (run.finished) return this.jobReturned(run);
         if (err instanceof AttemptError) this.fail(run, node.name, err.cause, err.attempt);
         else this.fail(run, node.name, err, 1);
         return;
       }
-      if (run.finished) return;
+      if (run.finished) return this.jobReturned(run);
       run.outputs[node.index] = output;
       if (node.spec.saveResult) (run.saved ??= {})[node.name] = output;
       if (node.tail && --run.tailsLeft === 0) {
@@ -526,13 +556,28 @@ export class JobChain {
             timedOut = new Promise<never>((_, reject) => {
               timer = setTimeout(() => {
                 const err = new JobTimeoutError(`job '${node.name}'`, timeout);
+                run.lingering = true;
                 attemptAbort.controller.abort(err);
                 reject(err);
               }, timeout * 1000);
             });
           }
           jobSpan?.addEvent("attempt", { attempt });
-          const running = Promise.resolve(node.job.run(run.task, new Context(this, run, node, attempt, ctxSignal, jobSpan)));
+          // The job run is counted until it returns, which may be long after a timeout gave up on it.
+          const waiting = run.waiting;
+          waiting[node.index]!--;
+          let running: Promise<unknown>;
+          try {
+            running = Promise.resolve(node.job.run(run.task, new Context(this, run, node, attempt, ctxSignal, jobSpan)));
+          } catch (err) {
+            waiting[node.index]!++;
+            throw err;
+          }
+          const returned = (): void => {
+            waiting[node.index]!++;
+            if (run.finished) this.jobReturned(run);
+          };
+          running.then(returned, returned);
           const value = timedOut ? await Promise.race([running, timedOut]) : await running;
           const output = normalizeOutput(value);
           if (node.cls.output) {
@@ -570,6 +615,8 @@ export class JobChain {
 
   private succeed(run: TaskRun): void {
     run.finished = true;
+    // Every node has finished for a success, unless a timed-out attempt of a retried job is still running.
+    if (run.lingering) this.noteAbandoned(run);
     const rt = run.rt;
     let result: JobOutput;
     if (rt.tails.length === 1) {
@@ -591,6 +638,7 @@ export class JobChain {
     // Running sibling branches learn of the failure through their signal.
     // Created here if no job has asked for it yet, so a job that reads ctx.signal later still sees the abort.
     (run.controller ??= new AbortController()).abort(new Error(`task failed in job '${job}'`));
+    this.noteAbandoned(run);
     const error = errorInfo(job, err, attempt);
     this.logger.debug({ task: run.id, graph: run.rt.id, job, err }, "task failed");
     const outcome: TaskOutcome = { status: "failed", id: run.id, graph: run.rt.id, task: run.submitted, error };
@@ -600,6 +648,7 @@ export class JobChain {
 
   private finish(run: TaskRun, outcome: TaskOutcome): void {
     if (run.timer) clearTimeout(run.timer);
+    if (run.onCancel) run.external!.removeEventListener("abort", run.onCancel);
     if (run.span) {
       if (outcome.status === "failed") {
         run.span.setStatus({ code: SPAN_STATUS_ERROR, message: outcome.error.message });
@@ -656,6 +705,55 @@ export class JobChain {
     }
   }
 
+  /** Remembers a finished task whose jobs have not all returned. */
+  private noteAbandoned(run: TaskRun): void {
+    const waiting = run.waiting;
+    for (let i = 0; i < waiting.length; i++) {
+      if (waiting[i]! < 0) {
+        this.abandonedRuns.add(run);
+        return;
+      }
+    }
+  }
+
+  /** A job run of a finished task returned: the task is no longer abandoned once none is left. */
+  private jobReturned(run: TaskRun): void {
+    if (!this.abandonedRuns.has(run) || run.waiting.some((w) => w < 0)) return;
+    this.abandonedRuns.delete(run);
+    if (this.abandonedRuns.size === 0) {
+      const waiters = this.abandonWaiters;
+      this.abandonWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Job runs whose task or attempt has ended without them (they ignore `ctx.signal`) and that still run. */
+  get abandoned(): AbandonedJob[] {
+    const out: AbandonedJob[] = [];
+    for (const run of this.abandonedRuns) {
+      run.waiting.forEach((w, i) => {
+        if (w < 0) out.push({ taskId: run.id, graph: run.rt.id, job: run.rt.nodes[i]!.name });
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Waits at most `ms` milliseconds for the abandoned job runs to return; resolves to those still running
+   * (none: `[]`). Never rejects.
+   */
+  async waitForAbandoned(ms: number): Promise<AbandonedJob[]> {
+    if (this.abandonedRuns.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.abandonWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.abandoned;
+  }
+
   /** Resolves once every task submitted so far has finished and its result handling is done. */
   drain(): Promise<void> {
     if (this.counts.inFlight === 0 && this.counts.queued === 0 && this.pendingHandlers === 0) return Promise.resolve();
@@ -664,7 +762,9 @@ export class JobChain {
 
   /**
    * Closes input: later submissions reject with ClosedError. Resolves once every submitted task and its result
-   * handling is done, after calling `close()` of the jobs.
+   * handling is done, after calling `close()` of the jobs. Job runs that outlived their task (see `abandoned`)
+   * are not waited for: a job in a worker thread ends with its thread, which `close()` terminates; one in this
+   * thread runs on, its result dropped, and may keep the process alive until it returns.
    */
   async markInputCompleted(): Promise<void> {
     this.closed = true;

@@ -105,3 +105,18 @@ export class SchemaError extends Error {
     this.direction = direction;
   }
 }
+
+/**
+ * A feature needs a package that is an optional peer dependency of jobchain (the OpenTelemetry SDK for tracing,
+ * @kubernetes/client-node for the operator) and is not installed. The message says what to install.
+ */
+export class MissingDependencyError extends Error {
+  override readonly name = "MissingDependencyError";
+  readonly feature: string;
+  readonly packages: readonly string[];
+  constructor(feature: string, packages: readonly string[], options?: { cause?: unknown }) {
+    super(`${feature} needs ${packages.join(", ")}: npm install ${packages.join(" ")}`, options);
+    this.feature = feature;
+    this.packages = packages;
+  }
+}

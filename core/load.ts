@@ -2,29 +2,21 @@
 // construct one job instance per node of each graph instance.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { builtinJobs } from "../jobs/index.ts";
 import { JobChain, type ChainOptions, type RunnableGraph } from "./chain.ts";
 import { readConfigSources, resolveConfig, sourcesFromObject, type ChainConfig, type Section } from "./config/index.ts";
 import { ConfigError, type ConfigProblem } from "./errors.ts";
 import { JobRegistry } from "./registry.ts";
 import { WorkerJob } from "./workers.ts";
 
-let builtins: JobRegistry | undefined;
-
-/** A registry holding the built-in jobs (Echo, Merge, Delay, HttpFetch, OpenAIChat, ...). */
-export function builtinRegistry(): JobRegistry {
-  if (!builtins) {
-    builtins = new JobRegistry();
-    for (const cls of builtinJobs) builtins.register(cls, "built-in", true);
-  }
-  return builtins.clone();
-}
-
 export interface LoadOptions {
   /** More directories of job modules, besides `<config dir>/jobs/`. */
   jobDirs?: readonly string[] | undefined;
-  /** Start from this registry instead of the built-in jobs alone. */
-  registry?: JobRegistry | undefined;
+  /**
+   * The job types known before the configuration's own `jobs/` folder and `jobDirs` are read (the registry
+   * itself is not changed). The layer that loads configurations chooses them: the package's built-in jobs are
+   * `builtinRegistry()` of `jobchain/jobs`, and the package root's loaders start from those by default.
+   */
+  registry: JobRegistry;
 }
 
 export interface LoadedConfig {
@@ -37,7 +29,7 @@ export interface LoadedConfig {
  * `<config dir>/jobs/` and every `jobDirs` entry, and checks everything. Rejects with ConfigError listing every
  * problem.
  */
-export async function loadConfig(target: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+export async function loadConfig(target: string, options: LoadOptions): Promise<LoadedConfig> {
   const sources = readConfigSources(target);
   return finishLoad(sources, options);
 }
@@ -45,13 +37,13 @@ export async function loadConfig(target: string, options: LoadOptions = {}): Pro
 /** Like loadConfig, for a configuration written as an object (`{jobs, graphs, parameters}`). */
 export async function loadConfigObject(
   config: Partial<Record<Section, unknown>>,
-  options: LoadOptions & { dir?: string } = {},
+  options: LoadOptions & { dir?: string },
 ): Promise<LoadedConfig> {
   return finishLoad(sourcesFromObject(config, "<inline config>", options.dir), options);
 }
 
 async function finishLoad(sources: ReturnType<typeof readConfigSources>, options: LoadOptions): Promise<LoadedConfig> {
-  const registry = options.registry?.clone() ?? builtinRegistry();
+  const registry = options.registry.clone();
   const problems: ConfigProblem[] = [];
   const dirs: string[] = [];
   if (sources.files.length > 0) {
@@ -70,10 +62,10 @@ async function finishLoad(sources: ReturnType<typeof readConfigSources>, options
   return { config, registry };
 }
 
-/** The module URL a worker thread imports to build a job class registered from `source`. */
+/** The module URL a worker thread imports to build a job class registered from `source` (a path or file URL). */
 function moduleOf(source: string | undefined): string | undefined {
-  if (source === "built-in") return new URL(import.meta.url.endsWith(".ts") ? "../jobs/index.ts" : "../jobs/index.js", import.meta.url).href;
   if (!source || source.startsWith("<")) return undefined;
+  if (source.startsWith("file:")) return source;
   return pathToFileURL(path.resolve(source)).href;
 }
 
@@ -110,7 +102,7 @@ export function instantiate(config: ChainConfig, registry: JobRegistry): Runnabl
  * Loads the configuration at `target` and builds a chain of all its graph instances.
  * Rejects with ConfigError listing every problem when the configuration is invalid.
  */
-export async function loadChain(target: string, options: ChainOptions & LoadOptions = {}): Promise<JobChain> {
+export async function loadChain(target: string, options: ChainOptions & LoadOptions): Promise<JobChain> {
   const { config, registry } = await loadConfig(target, options);
   return new JobChain(instantiate(config, registry), options);
 }

@@ -72,7 +72,7 @@ export class JobRegistry {
     return [...this.entries.keys()].sort();
   }
 
-  /** Where the class registered as `type` came from (file path, or "built-in"). */
+  /** Where the class registered as `type` came from (a file path or URL, or "<code>"). */
   sourceOf(type: string): string | undefined {
     return this.entries.get(type)?.source;
   }

@@ -13,7 +13,8 @@ import {
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import type { TracingConfig } from "./tracing.ts";
+import { importOptional } from "./optional.ts";
+import type { TracingConfig } from "./tracing-config.ts";
 
 function expandHome(p: string): string {
   return p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
@@ -84,7 +85,9 @@ export async function buildProvider(config: TracingConfig): Promise<BasicTracerP
     const f = config.file_exporter;
     processor = new BatchSpanProcessor(new JsonLinesFileExporter(f.path, f.max_size_bytes, f.max_files), batch);
   } else {
-    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+    const { OTLPTraceExporter } = await importOptional("the otlp tracing exporter", ["@opentelemetry/exporter-trace-otlp-http"], () =>
+      import("@opentelemetry/exporter-trace-otlp-http"),
+    );
     const exporter = new OTLPTraceExporter({
       ...(config.otlp?.endpoint ? { url: config.otlp.endpoint } : {}),
       ...(config.otlp?.headers ? { headers: config.otlp.headers } : {}),

@@ -3,9 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Delay } from "../jobs/index.ts";
 import { ConfigError, JobChain, createLogger, defineGraph, fn, serial, setupTracing, type Tracing } from "./index.ts";
-import { readTracingConfig } from "./tracing.ts";
+import { readTracingConfig } from "./tracing-config.ts";
 import { JsonLinesFileExporter } from "./tracing-sdk.ts";
 
 const logger = createLogger({ level: "silent" });
@@ -74,7 +73,7 @@ describe("tracing of a chain to a JSON-lines file", () => {
     const graph = defineGraph(
       "traced",
       serial(
-        new Delay("wait", { ms: 20 }),
+        fn("wait", () => new Promise((resolve) => setTimeout(() => resolve({ waited: true }), 20))),
         fn("work", (t, ctx) => {
           workRuns++;
           if (t.flaky && ctx.attempt === 1) throw new Error("first attempt fails");

@@ -1,7 +1,7 @@
 import { mkdirSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { JobChain, instantiate, loadConfig } from "./index.ts";
+import { JobChain, JobRegistry, instantiate, loadConfig } from "./index.ts";
 import { tempDir } from "../test/helpers/tmp.ts";
 
 const t = tempDir({
@@ -57,7 +57,7 @@ function expectedHash(seed: number, rounds: number): number {
 
 describe("worker jobs", () => {
   it("run in worker threads, built by class name from their module, with exact results", async () => {
-    const { config, registry } = await loadConfig(t.dir);
+    const { config, registry } = await loadConfig(t.dir, { registry: new JobRegistry() });
     const chain = new JobChain(instantiate(config, registry));
     const results = await Promise.all(Array.from({ length: 8 }, (_, seed) => chain.submitTask({ seed }, { graph: "cpu" })));
     results.forEach((r, seed) => {

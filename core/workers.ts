@@ -106,10 +106,13 @@ export class WorkerPool {
     });
   }
 
+  /** Terminates the threads; job runs still in them (e.g. ones that ignore their abort signal) reject. */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
+    for (const p of this.pending.values()) p.reject(new Error("the job's worker thread was terminated: the chain closed"));
+    this.pending.clear();
   }
 }
 

@@ -12,7 +12,7 @@ import {
   serial,
   type JobContext,
   type Task,
-} from "../core/index.ts";
+} from "../index.ts";
 import { Delay, Echo, Fail, Merge } from "./index.ts";
 
 const logger = createLogger({ level: "silent" });
@@ -66,7 +66,7 @@ describe("Echo", () => {
     expect(Echo.alias).toBe("Passthrough");
     expect(registry.get("Echo")).toBe(Echo);
     expect(registry.get("Passthrough")).toBe(Echo);
-    expect(registry.sourceOf("Passthrough")).toBe("built-in");
+    expect(registry.sourceOf("Passthrough")).toBe(new URL("./index.ts", import.meta.url).href);
   });
 
   it("runs as Passthrough from a configuration, and wraps a non-object task as {task: value}", async () => {

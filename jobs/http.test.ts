@@ -10,7 +10,7 @@ import {
   type NodeOptions,
   type SubmitOptions,
   type TaskOutcome,
-} from "../core/index.ts";
+} from "../index.ts";
 import { sendJson, sendText, startServer, type Handler, type TestServer } from "../test/helpers/http-server.ts";
 import { HttpFetch } from "./index.ts";
 

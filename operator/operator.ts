@@ -3,7 +3,8 @@
 // and a graceful stop.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { builtinRegistry, createLogger, type Logger } from "../core/index.ts";
+import { createLogger, type Logger } from "../core/index.ts";
+import { builtinRegistry } from "../jobs/index.ts";
 import type { NatsOptions } from "../runner/index.ts";
 import {
   APPS,

@@ -9,6 +9,7 @@ import type { Server } from "node:http";
 import {
   JobChain,
   Semaphore,
+  type AbandonedJob,
   createLogger,
   type JobOutput,
   type Logger,
@@ -76,6 +77,8 @@ interface InstanceRuntime {
 interface InFlight {
   msg: JsMsg;
   since: number;
+  /** Given back to JetStream by stop(): nothing more is said about the message (no ack, no second nak). */
+  handedBack?: boolean;
   /** The message's tasks, once decoded. */
   tasks: WorkEnvelope[];
 }
@@ -110,6 +113,8 @@ export class Runner {
   private server: Server | undefined;
   private stopping = false;
   private consuming = false;
+  /** Aborted when stop() hands back the messages still in hand: cancels their tasks. */
+  private readonly handBack = new AbortController();
 
   private constructor(options: RunnerOptions) {
     this.options = options;
@@ -293,8 +298,10 @@ export class Runner {
       // JobChain puts a task's trace context in its envelope; headers (which cost a decode) only as a fallback.
       const headerTrace = this.options.tracer && tasks.length === 1 && !tasks[0]!.trace ? carrierFromHeaders(m.headers) : undefined;
       await Promise.all(tasks.map((env) => this.runTask(rt, node, env, env.trace ?? headerTrace, received)));
+      if (entry.handedBack) return;
       this.outbox.defer(() => m.ack());
     } catch (err) {
+      if (entry.handedBack) return;
       await this.onHandlingError(rt, node, m, tasks, err);
     }
   }
@@ -343,7 +350,7 @@ export class Runner {
     let end: TaskEnd = "handed-back";
     try {
       const ok = await this.processTask(rt, node, env, trace);
-      end = ok ? "succeeded" : "failed";
+      end = ok ? "succeeded" : this.handBack.signal.aborted ? "handed-back" : "failed";
       return ok;
     } finally {
       this.taskSlots.release();
@@ -364,6 +371,7 @@ export class Runner {
       inputs: env.inputs,
       timeout: env.deadline !== undefined ? Math.max(0.001, (env.deadline - Date.now()) / 1000) : undefined,
       traceContext: this.options.tracer ? extractTrace(trace) : undefined,
+      signal: this.handBack.signal,
     });
     const captured = outcome.saved ?? {};
     const userSaved = mergeSaved(env.saved, pick(captured, rt.userSaved));
@@ -373,6 +381,8 @@ export class Runner {
       if (outcome.status === "failed" && outcome.error.job) this.announce(rt, env.id, [outcome.error.job], "Failed", outcome.error.attempt);
     }
     if (outcome.status === "failed") {
+      // Handed back by stop(): the task runs again after redelivery, so this is no failure to record.
+      if (this.handBack.signal.aborted) return false;
       await this.recordFailure(rt, env, outcome.error, userSaved);
       return false;
     }
@@ -497,24 +507,49 @@ export class Runner {
   }
 
   /**
-   * Stops taking messages and finishes the ones in hand (handing back what is still running after
-   * `graceMs`), then closes the chains. Resolves when done; the connection is left to the caller.
+   * Stops taking messages and finishes the ones in hand; after `graceMs` it hands back what is still in hand
+   * (JetStream redelivers it) and cancels those tasks through their signal, then closes the chains. Resolves
+   * within about `graceMs` plus `abandonGraceMs`, also when the connection to NATS is gone, to the job runs that
+   * ignored their abort signal and still run (the caller exits without them). The connection is left to the
+   * caller.
    */
-  async stop(graceMs = 30_000): Promise<void> {
-    if (this.stopping) return;
+  async stop(graceMs = 30_000, abandonGraceMs = 500): Promise<AbandonedJob[]> {
+    if (this.stopping) return [];
     this.stopping = true;
     this.consuming = false;
     for (const s of this.subs) s.unsubscribe();
     for (const c of this.consumers) c.stop();
     const deadline = Date.now() + graceMs;
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const f of this.inFlight) f.msg.nak();
-    await Promise.allSettled(this.loops);
+    for (const f of this.inFlight) {
+      f.handedBack = true;
+      f.msg.nak();
+    }
+    this.handBack.abort(new Error("the runner is stopping: the task was handed back for redelivery"));
+    // A loop waits for a message slot; slots come free as the cancelled tasks end, unless a publish to a
+    // server that is gone holds one: then the loop is left behind.
+    await settledWithin(Promise.allSettled(this.loops), abandonGraceMs);
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.idle?.stop();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    for (const rt of this.instances) for (const r of rt.regions.values()) await r.chain.markInputCompleted();
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    const chains = this.instances.flatMap((rt) => [...rt.regions.values()].map((r) => r.chain));
+    // Every task has its outcome now (a cancelled one at once); jobs that ignore the signal are waited for briefly.
+    const left = (await Promise.all(chains.map((c) => c.waitForAbandoned(abandonGraceMs)))).flat();
+    for (const chain of chains) await chain.markInputCompleted();
+    if (left.length > 0) this.logger.warn({ jobs: left }, "jobs still running after the drain timeout ignored their abort signal");
+    return left;
   }
+}
+
+/** Resolves once `p` settles or `ms` have passed, whichever is first. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function pick(from: Record<string, JobOutput>, keys: Set<string>): Record<string, JobOutput> | undefined {

@@ -159,6 +159,35 @@ parameters:
   });
 });
 
+describe("jobchain run with a job that ignores its abort signal", () => {
+  // The job sleeps far longer than its 0.3 s timeout and never looks at ctx.signal. The run must end soon after
+  // its last result line instead of waiting for the sleep: the bound below is generous, the sleep much longer.
+  const SLEEP_MS = 20_000;
+  const ignoring = (worker: boolean) =>
+    dir({
+      "jobs.yaml": "sleepy: {type: Sleepy, timeout: 0.3}\n",
+      "graphs.yaml": "g:\n  sleepy: {}\n",
+      "jobs/sleepy.mjs": `
+import { Job } from "jobchain";
+export class Sleepy extends Job {
+  static worker = ${worker};
+  run() { return new Promise((r) => setTimeout(() => r({ woke: true }), ${SLEEP_MS})); }
+}
+`,
+    });
+
+  for (const worker of [false, true]) {
+    it(`exits soon after its last result with status 1 and a warning naming the job and task${worker ? " (worker thread)" : ""}`, async () => {
+      const t = ignoring(worker);
+      const r = await cli(["run", t.dir, "--input", '{"id": "t-1"}']);
+      expect(r.lines).toEqual([{ id: "t-1", graph: "g", status: "failed", task: { id: "t-1" }, error: { job: "sleepy", message: "job 'sleepy' timed out after 0.3s", attempt: 1, type: "TimeoutError" } }]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("jobchain: warning: job 'sleepy' of task 't-1' (graph g) ignored its abort signal and is still running; exiting without it");
+      expect(r.exitedAt - r.lastStdoutAt!).toBeLessThan(SLEEP_MS / 4);
+    });
+  }
+});
+
 describe("jobchain validate", () => {
   it("summarises graph instances with heads and tails", async () => {
     const r = await cli(["validate", EXAMPLE]);

@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { ConfigError, JobChain, createLogger, instantiate, loadConfig } from "../core/index.ts";
+import { ConfigError, JobChain, createLogger, instantiate, loadConfig } from "../index.ts";
 
 const SEED = 0x5eed_c0f;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

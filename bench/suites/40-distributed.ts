@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { JobChain, instantiate, loadConfig } from "../../core/index.ts";
+import { JobChain, instantiate, loadConfig } from "../../index.ts";
 import { JobChainClient } from "../../runner/index.ts";
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
 import type { BenchSuite } from "../types.ts";

@@ -1,5 +1,6 @@
 import { parse as parseYaml } from "yaml";
-import { loadConfig, loadConfigObject, type LoadedConfig } from "../../core/index.ts";
+import { loadConfig, loadConfigObject, type AbandonedJob, type LoadedConfig } from "../../core/index.ts";
+import { builtinRegistry } from "../../jobs/index.ts";
 import { UsageError } from "../errors.ts";
 import type { Format } from "../drive.ts";
 
@@ -24,13 +25,25 @@ export async function loadFromArgs(positional: string | undefined, jobDirs: stri
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       throw new UsageError("JOBCHAIN_CONFIG must hold a mapping with `jobs` and `graphs`", "set it to a configuration, or pass CONFIG");
     }
-    return loadConfigObject(data as Record<string, unknown>, { jobDirs: jobDirs ?? [] });
+    return loadConfigObject(data as Record<string, unknown>, { jobDirs: jobDirs ?? [], registry: builtinRegistry() });
   }
-  return loadConfig(positional ?? ".", { jobDirs: jobDirs ?? [] });
+  return loadConfig(positional ?? ".", { jobDirs: jobDirs ?? [], registry: builtinRegistry() });
 }
 
 export function outputFormat(value: string | undefined): Format {
   if (value === undefined) return process.stdout.isTTY ? "pretty" : "jsonl";
   if (value === "jsonl" || value === "pretty") return value;
   throw new UsageError(`--format must be jsonl or pretty, got '${value}'`);
+}
+
+/** How long a command waits for jobs that outlived their tasks before it exits without them. */
+export const ABANDON_GRACE_MS = 500;
+
+/** Names, on stderr, each job run a command exits without (the process exit ends it). */
+export function warnAbandoned(jobs: readonly AbandonedJob[]): void {
+  for (const a of jobs) {
+    process.stderr.write(
+      `jobchain: warning: job '${a.job}' of task '${a.taskId}' (graph ${a.graph}) ignored its abort signal and is still running; exiting without it (a job should stop when ctx.signal aborts)\n`,
+    );
+  }
 }

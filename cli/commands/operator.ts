@@ -2,6 +2,7 @@ import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { NATS_USAGE, natsFlags, natsOptions } from "./nats-flags.ts";
 import { natsUrl } from "../../runner/index.ts";
+import { importOptional } from "../../core/index.ts";
 
 export const DEFAULT_RUNNER_IMAGE = "jobchain:0.1.0";
 
@@ -81,14 +82,7 @@ export async function operator(argv: string[]): Promise<number> {
   return reason === "lost the lease" ? EXIT.failed : EXIT.ok;
 }
 
-/** The operator module, loaded only by this command (it needs @kubernetes/client-node). */
-async function loadOperator(): Promise<typeof import("../../operator/index.ts")> {
-  try {
-    return await import("../../operator/index.ts");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String((err as Error).message).includes("@kubernetes/client-node")) {
-      throw new UsageError("jobchain operator needs the package @kubernetes/client-node", "npm install @kubernetes/client-node");
-    }
-    throw err;
-  }
+/** The operator module, loaded only by this command (it needs @kubernetes/client-node, an optional peer dependency). */
+function loadOperator(): Promise<typeof import("../../operator/index.ts")> {
+  return importOptional("jobchain operator", ["@kubernetes/client-node"], () => import("../../operator/index.ts"));
 }

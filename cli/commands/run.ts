@@ -3,7 +3,7 @@ import { parse, positiveInt } from "../args.ts";
 import { drive } from "../drive.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { parseInlineInputs, readInputs } from "../inputs.ts";
-import { configFlags, loadFromArgs, outputFormat } from "./common.ts";
+import { ABANDON_GRACE_MS, configFlags, loadFromArgs, outputFormat, warnAbandoned } from "./common.ts";
 
 export const usage = `usage: jobchain run [CONFIG] [--graph ID] [--input JSON]... [--inputs FILE|-] [--jobs DIR]...
                     [--concurrency N] [--format jsonl|pretty] [--timeout SECONDS]
@@ -59,6 +59,8 @@ export async function run(argv: string[]): Promise<number> {
       execute: (task) => chain.execute(task, { graph }),
       signal: interrupt.signal,
     });
+    // A job that ignores its abort signal must not hold the process once every result is out.
+    warnAbandoned(await chain.waitForAbandoned(ABANDON_GRACE_MS));
     await chain.markInputCompleted();
     return interrupt.signal.aborted ? EXIT.interrupted : summary.exitCode;
   } finally {

@@ -3,7 +3,7 @@ import { ConfigError, formatProblem, instancesNamed, instantiate, setupTracing }
 import { Runner, writeRunnerReport } from "../../runner/index.ts";
 import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
-import { configFlags, loadFromArgs } from "./common.ts";
+import { ABANDON_GRACE_MS, configFlags, loadFromArgs, warnAbandoned } from "./common.ts";
 import { NATS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain runner [CONFIG] [--graph ID]... [--nodes a,b | --pool NAME] [--nats URL] [--concurrency N]
@@ -101,8 +101,15 @@ export async function runner(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => onSignal("SIGTERM"));
     process.once("SIGINT", () => onSignal("SIGINT"));
   });
-  await r.stop(drain * 1000);
-  await nc.drain();
+  warnAbandoned(await r.stop(drain * 1000, ABANDON_GRACE_MS));
+  // Draining flushes to the server; when the server is gone it would wait for a reconnection that may never come.
+  const drained = nc.drain().then(
+    () => true,
+    () => false,
+  );
+  if (!(await Promise.race([drained, new Promise<false>((resolve) => setTimeout(resolve, 2000, false).unref())]))) {
+    await nc.close().catch(() => undefined);
+  }
   await tracing?.shutdown();
   process.stderr.write("jobchain runner: stopped\n");
   return EXIT.ok;

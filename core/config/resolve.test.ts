@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, type ConfigProblem } from "../index.ts";
+import { ConfigError, Job, JobRegistry, loadConfig, type ConfigProblem, type Task } from "../index.ts";
 import { tempDir } from "../../test/helpers/tmp.ts";
+
+// The job type these configurations name, registered as the layers above core register their built-ins.
+class Echo extends Job {
+  run(task: Task) {
+    return task;
+  }
+}
+const known = new JobRegistry();
+known.register(Echo, "<test>", true);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -10,14 +19,14 @@ afterEach(() => {
 async function load(files: Record<string, string>) {
   const t = tempDir(files);
   cleanups.push(t.cleanup);
-  return { ...(await loadConfig(t.dir)), dir: t.dir };
+  return { ...(await loadConfig(t.dir, { registry: known })), dir: t.dir };
 }
 
 async function problems(files: Record<string, string>): Promise<ConfigProblem[]> {
   const t = tempDir(files);
   cleanups.push(t.cleanup);
   try {
-    await loadConfig(t.dir);
+    await loadConfig(t.dir, { registry: known });
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return (err as ConfigError).problems.map((p) => ({ ...p, file: p.file.replace(t.dir + "/", "") }));
@@ -55,7 +64,7 @@ describe("config loading", () => {
     }
     const t = tempDir({ "my-pipeline.yaml": combined });
     cleanups.push(t.cleanup);
-    const { config } = await loadConfig(`${t.dir}/my-pipeline.yaml`);
+    const { config } = await loadConfig(`${t.dir}/my-pipeline.yaml`, { registry: known });
     expect(config.instances[0]!.nodes[0]!.type).toBe("Echo");
   });
 
@@ -221,7 +230,7 @@ nope:
   });
 
   it("reports a missing directory, an empty directory, and missing sections", async () => {
-    await expect(loadConfig("/nonexistent/jobchain-config")).rejects.toThrow(/no such file or directory/);
+    await expect(loadConfig("/nonexistent/jobchain-config", { registry: known })).rejects.toThrow(/no such file or directory/);
     expect((await problems({})).map((p) => p.message)).toEqual(["no configuration found in this directory"]);
     expect((await problems({ "jobs.yaml": JOBS })).map((p) => p.message)).toEqual(["no graphs are defined"]);
   });

@@ -11,6 +11,9 @@ export interface CliResult {
   stderr: string;
   /** stdout parsed as JSON Lines. */
   lines: Record<string, unknown>[];
+  /** performance.now() when stdout last received data, and when the process exited. */
+  lastStdoutAt: number | undefined;
+  exitedAt: number;
 }
 
 /** Runs the real `jobchain` binary (from dist/, so `make build` must have run) and collects its output. */
@@ -23,7 +26,13 @@ export function cli(args: string[], options: { cwd?: string; stdin?: string; env
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    let lastStdoutAt: number | undefined;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d;
+      lastStdoutAt = performance.now();
+    });
+    let exitedAt = 0;
+    child.on("exit", () => (exitedAt = performance.now()));
     child.stderr.on("data", (d: Buffer) => (stderr += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
     child.on("error", reject);
@@ -33,7 +42,7 @@ export function cli(args: string[], options: { cwd?: string; stdin?: string; env
         .split("\n")
         .filter((l) => l.trim().startsWith("{"))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-      resolve({ code, stdout, stderr, lines });
+      resolve({ code, stdout, stderr, lines, lastStdoutAt, exitedAt });
     });
     child.stdin.end(options.stdin ?? "");
   });
