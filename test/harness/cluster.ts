@@ -18,6 +18,7 @@ import {
   stopControlPlaneByState,
   type ControlPlaneState,
 } from "./controlplane.ts";
+import { readServices, startServices, stopServices } from "./services.ts";
 
 const root = path.join(cacheDir(), "cluster");
 const stateFile = path.join(root, "state.json");
@@ -31,7 +32,15 @@ function readState(): ControlPlaneState | undefined {
   }
 }
 
+const servicesDir = path.join(root, "jobchain");
+
 async function down(quiet = false): Promise<void> {
+  const services = readServices(servicesDir);
+  if (services) {
+    await stopServices(services);
+    if (!quiet) console.log("stopped the operator, the runner pods and nats-server");
+  }
+  rmSync(servicesDir, { recursive: true, force: true });
   const state = readState();
   if (state) {
     await stopControlPlaneByState({ ...state, keepDir: false });
@@ -58,6 +67,10 @@ async function up(): Promise<void> {
     `control plane ready at ${cp.server} in ${(cp.startupMs / 1000).toFixed(1)} s ` +
       `(kube-apiserver ${cp.versions.kubernetes}, etcd ${cp.versions.etcd}; logs in ${runDir}; stop with \`make cluster-down\`)`,
   );
+  console.log("no real node here: runner pods run as local processes (the Deployment stand-in, test/harness/deployments.ts)");
+  const services = await startServices({ dir: servicesDir, kubeconfig: cp.kubeconfigPath, standIn: true });
+  console.log(`JobChain: CRDs installed, operator running, nats-server at ${services.natsUrl} (logs in ${servicesDir})`);
+  console.log("  try: kubectl apply -f examples/k8s/echo-graph.yaml && kubectl create -f examples/k8s/echo-task.yaml && kubectl get jobtasks -w");
   console.log(`  export KUBECONFIG=${cp.kubeconfigPath}   # contexts: jobchain-admin (current), jobchain-restricted`);
   console.log(cp.kubeconfigPath);
 }

@@ -5,15 +5,15 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseAllDocuments } from "yaml";
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { startNats, type NatsServerHandle } from "../harness/nats.ts";
 import { startDeploymentRunner, type DeploymentRunner } from "../harness/deployments.ts";
-import { APIEXTENSIONS, createKubeClient, loadKubeConfig, type KubeClient, type KubeObject } from "../../operator/kube/index.ts";
+import { installCrds } from "../harness/services.ts";
+import { createKubeClient, loadKubeConfig, type KubeClient, type KubeObject } from "../../operator/kube/index.ts";
 import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
 import { startOperator, type Operator, type OperatorOptions } from "../../operator/index.ts";
 import { createLogger } from "../../core/index.ts";
-import { BIN, REPO } from "../helpers/cli.ts";
+import { BIN } from "../helpers/cli.ts";
 import { jobchain, type Proc } from "../helpers/procs.ts";
 import { until } from "../helpers/until.ts";
 
@@ -48,29 +48,6 @@ export interface OperatorEnv {
 }
 
 export const quietLogger = () => createLogger({ level: process.env.JOBCHAIN_TEST_LOG ? "info" : "silent", name: "operator-test" });
-
-export async function installCrds(kube: KubeClient): Promise<void> {
-  for (const file of readdirSync(path.join(REPO, "crds"))) {
-    for (const doc of parseAllDocuments(readFileSync(path.join(REPO, "crds", file), "utf8"))) {
-      const crd = doc.toJSON() as KubeObject | null;
-      if (!crd) continue;
-      await kube.apply(APIEXTENSIONS.customResourceDefinitions, crd, { fieldManager: "jobchain-test", force: true });
-    }
-  }
-  await until(async () => {
-    for (const t of [JOBGRAPHS, JOBTASKS]) {
-      const crd = await kube.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(
-        APIEXTENSIONS.customResourceDefinitions,
-        undefined,
-        `${t.plural}.${t.group}`,
-      );
-      if (!crd?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) return false;
-    }
-    // Established, and served: a list answers (429 "storage is (re)initializing" just after).
-    for (const t of [JOBGRAPHS, JOBTASKS]) if (!(await kube.list(t, { namespace: "default" }).then(() => true, () => false))) return false;
-    return true;
-  }, 30_000, "CRDs established");
-}
 
 export async function startOperatorEnv(options: { apiserverArgs?: string[] } = {}): Promise<OperatorEnv> {
   const cp = await startControlPlane({ apiserverArgs: options.apiserverArgs ?? [] });
