@@ -314,13 +314,15 @@ export const jobGraphSpecSchema = jobGraphSpecShape
   .describe("What to run: the jobs, their graph, parameter groups, and the runner pools.");
 export type JobGraphSpec = z.infer<typeof jobGraphSpecSchema>;
 
-export const poolStatusSchema = z.strictObject({
-  name: z.string().describe("Pool name."),
-  replicas: z.int().min(0).describe("Runner pods that exist."),
-  readyReplicas: z.int().min(0).describe("Runner pods that are ready."),
-  desiredReplicas: z.int().min(0).describe("Replicas the autoscaler last asked for."),
-  backlog: z.int().min(0).describe("Tasks waiting or in flight on the pool's consumers."),
-});
+export const poolStatusSchema = z
+  .strictObject({
+    name: z.string().describe("Pool name."),
+    replicas: z.int().min(0).describe("Runner pods that exist."),
+    readyReplicas: z.int().min(0).describe("Runner pods that are ready."),
+    desiredReplicas: z.int().min(0).describe("Replicas the autoscaler last asked for."),
+    backlog: z.int().min(0).describe("Tasks waiting or in flight on the pool's consumers."),
+  })
+  .describe("One pool as the operator last saw it.");
 export type PoolStatus = z.infer<typeof poolStatusSchema>;
 
 export const graphVersionSchema = z.strictObject({
@@ -336,7 +338,12 @@ export const jobGraphStatusSchema = z
   .strictObject({
     observedGeneration: z.int().min(0).optional().describe("metadata.generation the status describes."),
     conditions: conditionsSchema.optional().describe("`Valid` (the spec's problems, all named) and `Ready` (every pool can serve)."),
-    pools: z.array(poolStatusSchema).max(LIMITS.pools).optional().describe("Replicas and backlog of each pool."),
+    pools: z
+      .array(poolStatusSchema)
+      .max(LIMITS.pools)
+      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
+      .optional()
+      .describe("Replicas and backlog of each pool."),
     poolsReady: z.string().optional().describe("Ready/desired runner replicas over all pools, e.g. `3/4` (a printer column)."),
     backlog: z.int().min(0).optional().describe("Sum of the pools' backlogs (a printer column)."),
     heads: z.array(z.string()).max(LIMITS.jobs).optional().describe("Jobs without predecessors (where tasks enter)."),
