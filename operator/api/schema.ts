@@ -215,8 +215,9 @@ export function nextOf(node: unknown): string[] {
 }
 
 // The cross-field rules of a JobGraph spec. Each is one CEL rule (message as given) and the same check in TypeScript.
-// The CRD requires the list form of `next` (`{next: [a, b]}`, or null/`{}` for a tail); a single name is accepted by
-// configuration files and by parseJobGraphSpec, and `jobchain manifest` writes the list form.
+// The CRD takes the canonical forms only (crd.ts says why): `next` as a list (`{next: [a, b]}`, or null/`{}` for a
+// tail) and a job's parameters as a mapping. Configuration files and parseJobGraphSpec also take a single name and a
+// list of one mapping; `jobchain manifest` writes the canonical forms.
 const specRules = {
   graphJobsDefined: {
     rule: "self.graph.all(k, k in self.jobs)",
