@@ -103,7 +103,7 @@ function kindReference(kind: KindDefinition): string {
   const root = rootSchemaOf(kind);
   const fields: FieldRow[] = [];
   const rules: RuleRow[] = [];
-  for (const r of (root["x-kubernetes-validations"] ?? []) as CelRule[]) rules.push({ path: "(object)", rule: r.rule, message: r.message ?? "" });
+  for (const r of (root["x-kubernetes-validations"] ?? []) as CelRule[]) rules.push({ path: "(the resource)", rule: r.rule, message: r.message ?? "" });
   const props = root.properties as Record<string, JsonSchema>;
   const req = new Set(root.required as string[]);
   for (const top of ["spec", "status"]) walk(props[top]!, top, req.has(top), fields, rules, top);
@@ -123,7 +123,7 @@ function kindReference(kind: KindDefinition): string {
     "",
     "### Admission rules",
     "",
-    "Checked by the apiserver when the object is created or changed (CEL `x-kubernetes-validations`); the operator checks the same rules when it parses a spec.",
+    "Checked by the apiserver when the object is created or changed (CEL `x-kubernetes-validations`); the operator's spec parsing (`parseJobGraphSpec`) checks the same spec rules.",
     "",
     "| Field | Rule | Message |",
     "|---|---|---|",

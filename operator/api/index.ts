@@ -4,6 +4,7 @@ export {
   API_VERSION,
   CATEGORY,
   CONDITION_STATUSES,
+  DNS_LABEL_RULE,
   DEFAULT_SCALE_DOWN_DELAY_SECONDS,
   DNS_LABEL_PATTERN,
   GROUP,
@@ -48,3 +49,4 @@ export {
   type TaskPhase,
 } from "./schema.ts";
 export { fieldPath, parseJobGraphSpec, parseJobTaskSpec, type ParseResult } from "./parse.ts";
+export { CrdSchemaError, JOBGRAPH_COLUMNS, JOBTASK_COLUMNS, crdManifests, type PrinterColumn } from "./crd.ts";

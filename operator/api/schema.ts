@@ -215,8 +215,9 @@ export function nextOf(node: unknown): string[] {
 }
 
 // The cross-field rules of a JobGraph spec. Each is one CEL rule (message as given) and the same check in TypeScript.
-// The CRD requires the list form of `next` (`{next: [a, b]}`, or null/`{}` for a tail); a single name is accepted by
-// configuration files and by parseJobGraphSpec, and `jobchain manifest` writes the list form.
+// The CRD takes the canonical forms only (crd.ts says why): `next` as a list (`{next: [a, b]}`, or null/`{}` for a
+// tail) and a job's parameters as a mapping. Configuration files and parseJobGraphSpec also take a single name and a
+// list of one mapping; `jobchain manifest` writes the canonical forms.
 const specRules = {
   graphJobsDefined: {
     rule: "self.graph.all(k, k in self.jobs)",
@@ -314,13 +315,15 @@ export const jobGraphSpecSchema = jobGraphSpecShape
   .describe("What to run: the jobs, their graph, parameter groups, and the runner pools.");
 export type JobGraphSpec = z.infer<typeof jobGraphSpecSchema>;
 
-export const poolStatusSchema = z.strictObject({
-  name: z.string().describe("Pool name."),
-  replicas: z.int().min(0).describe("Runner pods that exist."),
-  readyReplicas: z.int().min(0).describe("Runner pods that are ready."),
-  desiredReplicas: z.int().min(0).describe("Replicas the autoscaler last asked for."),
-  backlog: z.int().min(0).describe("Tasks waiting or in flight on the pool's consumers."),
-});
+export const poolStatusSchema = z
+  .strictObject({
+    name: z.string().describe("Pool name."),
+    replicas: z.int().min(0).describe("Runner pods that exist."),
+    readyReplicas: z.int().min(0).describe("Runner pods that are ready."),
+    desiredReplicas: z.int().min(0).describe("Replicas the autoscaler last asked for."),
+    backlog: z.int().min(0).describe("Tasks waiting or in flight on the pool's consumers."),
+  })
+  .describe("One pool as the operator last saw it.");
 export type PoolStatus = z.infer<typeof poolStatusSchema>;
 
 export const graphVersionSchema = z.strictObject({
@@ -336,7 +339,12 @@ export const jobGraphStatusSchema = z
   .strictObject({
     observedGeneration: z.int().min(0).optional().describe("metadata.generation the status describes."),
     conditions: conditionsSchema.optional().describe("`Valid` (the spec's problems, all named) and `Ready` (every pool can serve)."),
-    pools: z.array(poolStatusSchema).max(LIMITS.pools).optional().describe("Replicas and backlog of each pool."),
+    pools: z
+      .array(poolStatusSchema)
+      .max(LIMITS.pools)
+      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
+      .optional()
+      .describe("Replicas and backlog of each pool."),
     poolsReady: z.string().optional().describe("Ready/desired runner replicas over all pools, e.g. `3/4` (a printer column)."),
     backlog: z.int().min(0).optional().describe("Sum of the pools' backlogs (a printer column)."),
     heads: z.array(z.string()).max(LIMITS.jobs).optional().describe("Jobs without predecessors (where tasks enter)."),

@@ -210,6 +210,9 @@ class HttpKubeClient implements KubeClient {
       res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
       res.on("error", (e) => reject(new KubeApiError(`${label}: ${e.message}`, { status: 0, request: label, cause: e })));
       res.on("aborted", () => reject(new KubeApiError(`${label}: response aborted`, { status: 0, request: label })));
+      res.on("close", () => {
+        if (!res.complete) reject(new KubeApiError(`${label}: connection closed before the response ended`, { status: 0, request: label }));
+      });
     });
   }
 

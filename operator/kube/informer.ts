@@ -100,6 +100,7 @@ export class Informer<T extends KubeObject> {
   onUpdate(fn: (oldObj: T, obj: T) => void): void {
     this.updates.push(fn);
   }
+  /** `obj` is the final state from the DELETED event, or the last stored state when a relist found it gone. */
   onDelete(fn: (obj: T) => void): void {
     this.deletes.push(fn);
   }
@@ -171,12 +172,11 @@ export class Informer<T extends KubeObject> {
     else this.emit(this.adds, obj);
   }
 
+  /** A DELETED event: handlers get the object's final state as the event carries it. */
   private remove(obj: T): void {
     deepFreeze(obj);
-    const k = this.key(obj);
-    const old = this.store.get(k);
-    this.store.delete(k);
-    this.emit(this.deletes, old ?? obj);
+    this.store.delete(this.key(obj));
+    this.emit(this.deletes, obj);
   }
 
   /** Lists every page and replaces the store, emitting the differences. */

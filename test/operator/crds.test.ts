@@ -11,7 +11,7 @@ import { IMMUTABLE_SPEC_MESSAGE, LIMITS, parseJobGraphSpec } from "../../operato
 import { RESTRICTED_USER, type ControlPlane } from "../harness/controlplane.ts";
 import { controlPlaneSuiteSkip } from "../harness/controlplane-vitest.ts";
 import { GV, NS, graphObject, graphsPath, startWithCrds, taskObject, tasksPath, validGraphSpec } from "./crd-helpers.ts";
-import type { KubeHttp, KubeResponse } from "./kube-http.ts";
+import { waitFor, type KubeHttp, type KubeResponse } from "./kube-http.ts";
 
 const skip = controlPlaneSuiteSkip("JobChain CRDs");
 import { root } from "./crd-helpers.ts";
@@ -332,6 +332,9 @@ describe.skipIf(skip)("JobChain CRDs on a real kube-apiserver", () => {
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       return r.body.status.allowed === true;
     }
+    // The authorizer sees new bindings through its informers: wait until both bindings are in effect.
+    await waitFor("the ClusterRoleBinding in effect", async () => ((await can(["list", "jobchain.dev", "jobgraphs", "", NS])) ? true : undefined));
+    await waitFor("the RoleBinding in effect", async () => ((await can(["get", "coordination.k8s.io", "leases", "", opNs])) ? true : undefined));
     const wrong: string[] = [];
     for (const c of allowed) if (!(await can(c))) wrong.push(`denied but needed: ${c.join(" ")}`);
     for (const c of denied) if (await can(c)) wrong.push(`allowed but not needed: ${c.join(" ")}`);
