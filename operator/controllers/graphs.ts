@@ -153,7 +153,7 @@ export class GraphController implements GraphPlans {
       observedGeneration: generation,
       conditions,
       pools: poolStatus,
-      poolsReady: `${poolStatus.filter((p) => p.readyReplicas >= Math.min(1, p.desiredReplicas)).length}/${poolStatus.length}`,
+      poolsReady: `${poolStatus.reduce((n, p) => n + p.readyReplicas, 0)}/${poolStatus.reduce((n, p) => n + p.desiredReplicas, 0)}`,
       backlog: poolStatus.reduce((n, p) => n + p.backlog, 0),
       heads: plan.instances[0]!.heads,
       tails: plan.instances[0]!.tails,
