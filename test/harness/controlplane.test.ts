@@ -17,6 +17,11 @@ import {
   type ControlPlaneState,
 } from "./controlplane.ts";
 import { controlPlaneSuiteSkip } from "./controlplane-vitest.ts";
+import { findNatsServer } from "./nats.ts";
+import YAML from "yaml";
+import { createKubeClient, loadKubeConfig, type KubeObject } from "../../operator/kube/index.ts";
+import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
+import { until } from "../helpers/until.ts";
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,11 +66,11 @@ describe.skipIf(skip)("control-plane harness", () => {
     await cp.stop(); // idempotent
   });
 
-  it("cluster.ts up leaves a control plane running for other processes and prints the kubeconfig last; down removes it", async () => {
+  it("cluster.ts up leaves a cluster running JobChain for other processes and prints the kubeconfig last; down removes it", async () => {
     const bins = findControlPlaneBinaries();
     if (!bins.available) throw new Error(bins.reason);
     const cache = mkdtempSync(path.join(os.tmpdir(), "jobchain-cluster-test-"));
-    const env = { ...process.env, JOBCHAIN_CACHE_DIR: cache, JOBCHAIN_CONTROLPLANE_BIN: bins.binDir };
+    const env = { ...process.env, JOBCHAIN_CACHE_DIR: cache, JOBCHAIN_CONTROLPLANE_BIN: bins.binDir, JOBCHAIN_NATS_SERVER: findNatsServer() };
     const cli = path.join(here, "cluster.ts");
     try {
       const up = await run(process.execPath, [cli, "up"], { env });
@@ -74,6 +79,17 @@ describe.skipIf(skip)("control-plane harness", () => {
       const state = JSON.parse(readFileSync(path.join(cache, "cluster", "state.json"), "utf8")) as ControlPlaneState;
       // The `up` process has exited; the servers keep running.
       expect((await whoami(kubeconfig))?.username).toBe(ADMIN_USER);
+      // JobChain works on it as the README says: the example JobGraph and a JobTask, through the API.
+      const kube = createKubeClient(loadKubeConfig({ kubeconfig }));
+      await kube.create(JOBGRAPHS, YAML.parse(readFileSync(path.join(here, "../../examples/k8s/echo-graph.yaml"), "utf8")));
+      const task = await kube.create<KubeObject>(JOBTASKS, YAML.parse(readFileSync(path.join(here, "../../examples/k8s/echo-task.yaml"), "utf8")));
+      let done: (KubeObject & { status?: { phase?: string; result?: unknown } }) | undefined;
+      await until(async () => {
+        done = await kube.get(JOBTASKS, "default", task.metadata.name);
+        return done?.status?.phase === "Succeeded";
+      }, 120_000, "the example JobTask Succeeded");
+      expect(done!.status!.result).toEqual({ name: "world", signed: true });
+      const services = JSON.parse(readFileSync(path.join(cache, "cluster", "jobchain", "services.json"), "utf8")) as { pids: Record<string, number> };
       // A second `up` reuses the running one.
       const again = await run(process.execPath, [cli, "up"], { env });
       expect(again.stdout).toContain("already running");
@@ -81,11 +97,12 @@ describe.skipIf(skip)("control-plane harness", () => {
 
       await run(process.execPath, [cli, "down"], { env });
       expect(alive(state.pids.apiserver) || alive(state.pids.etcd)).toBe(false);
+      expect(Object.values(services.pids).filter(alive)).toEqual([]);
       expect(existsSync(path.join(cache, "cluster", "run"))).toBe(false);
       await expect(run(process.execPath, [cli, "status"], { env })).rejects.toThrow();
     } finally {
       await run(process.execPath, [cli, "down"], { env }).catch(() => {});
       rmSync(cache, { recursive: true, force: true });
     }
-  });
+  }, 240_000);
 });
