@@ -66,6 +66,12 @@ export async function operator(argv: string[]): Promise<number> {
     qps: positiveInt("qps", values.qps),
     burst: positiveInt("burst", values.burst),
     workers: positiveInt("workers", values.workers),
+  }).catch((err: unknown) => {
+    // No usable kubeconfig is a usage problem: say where one is looked for.
+    if ((err as Error).name === "KubeConfigError") {
+      throw new UsageError((err as Error).message, "pass --kubeconfig FILE, set KUBECONFIG, or run in a pod with a service account");
+    }
+    throw err;
   });
   process.stderr.write(
     `jobchain operator: started as ${op.identity}${values["leader-elect"] ? " (leader election on)" : ""}${op.metricsPort !== undefined ? `; metrics on :${op.metricsPort}/metrics` : ""}\n`,
