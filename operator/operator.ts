@@ -26,6 +26,13 @@ import { TaskController } from "./controllers/tasks.ts";
 import { Connections } from "./nats/connections.ts";
 import { operatorMetrics, type OperatorMetrics } from "./metrics.ts";
 
+/**
+ * Client-side limit of API requests (Argo's --qps/--burst default to 20/30). A JobTask costs one or two status
+ * patches, so the default leaves room for a few hundred JobTasks a second before the limit is what waits.
+ */
+export const DEFAULT_QPS = 200;
+export const DEFAULT_BURST = 400;
+
 export interface OperatorOptions {
   kubeconfig?: string | undefined;
   /** Namespaces to watch (default: every namespace). */
@@ -65,7 +72,7 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
   const logger = options.logger ?? createLogger({ name: "jobchain-operator" });
   const metrics = operatorMetrics();
   const config = loadKubeConfig({ kubeconfig: options.kubeconfig });
-  const client = createKubeClient(config, { qps: options.qps ?? 50, burst: options.burst ?? 100, userAgent: "jobchain-operator", metrics: metrics.registry });
+  const client = createKubeClient(config, { qps: options.qps ?? DEFAULT_QPS, burst: options.burst ?? DEFAULT_BURST, userAgent: "jobchain-operator", metrics: metrics.registry });
   const identity = `${hostname()}-${randomBytes(3).toString("hex")}`;
   const namespaces = options.namespaces?.length ? options.namespaces : [undefined];
   let leader = !options.leaderElect;
@@ -255,7 +262,8 @@ async function startControllers(ctx: {
       taskQueue.shutdown();
       for (const i of [...graphs.list, ...tasks.list, ...deployments.list]) i.stop();
       await Promise.all(workers);
-      await taskController.writer.flush();
+      // Status writes still queued go out, unless the API server is away: stopping must not wait for it.
+      await Promise.race([taskController.writer.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
       await events.flush();
       await connections.close();
     },

@@ -2,7 +2,6 @@ import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { NATS_USAGE, natsFlags, natsOptions } from "./nats-flags.ts";
 import { natsUrl } from "../../runner/index.ts";
-import { importOptional } from "../../core/index.ts";
 
 export const DEFAULT_RUNNER_IMAGE = "jobchain:0.1.0";
 
@@ -19,7 +18,7 @@ SIGINT. In a pod it uses the service account; outside one, --kubeconfig, $KUBECO
   --lease-namespace NS    namespace of the Lease (default: the context's or the pod's namespace)
   --lease-duration S      seconds a leader's Lease lasts without renewal: the failover time (default 15)
   --metrics-port N        Prometheus /metrics, /healthz and /readyz on this port
-  --qps N --burst N       client-side limit of API requests per second (default 50, burst 100)
+  --qps N --burst N       client-side limit of API requests per second (default 200, burst 400)
   --workers N             JobTasks reconciled at once (default 16)
 ${NATS_USAGE}`;
 
@@ -88,7 +87,7 @@ export async function operator(argv: string[]): Promise<number> {
   return reason === "lost the lease" ? EXIT.failed : EXIT.ok;
 }
 
-/** The operator module, loaded only by this command (it needs @kubernetes/client-node, an optional peer dependency). */
+/** The operator module, loaded only by this command. */
 function loadOperator(): Promise<typeof import("../../operator/index.ts")> {
-  return importOptional("jobchain operator", ["@kubernetes/client-node"], () => import("../../operator/index.ts"));
+  return import("../../operator/index.ts");
 }

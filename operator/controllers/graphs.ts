@@ -1,8 +1,8 @@
 // The JobGraph controller. Level-triggered: every reconcile reads the graph and what it owns from the caches
 // and brings the world to the spec — validation into the `Valid` condition, the NATS streams of the current
 // version, an immutable ConfigMap and one Deployment per pool (replicas from the scaler), old versions drained
-// and then removed, and the status (`Ready`, pools, heads, tails, instances). A graph is requeued every second
-// while it exists, which is also the scaler's clock.
+// and then removed, and the status (`Ready`, pools, heads, tails, instances). A graph is requeued every half
+// second while it exists, which is also the scaler's clock (a backlog is seen within about a second).
 import { APPS, CORE, type EventRecorder, type Informer, type KubeClient, type KubeObject, isConflict, isNotFound } from "../kube/index.ts";
 import { JOBGRAPHS, LABELS, parseJobGraphSpec, type Condition, type JobGraph as JobGraphResource, type JobGraphStatus, type JobTask as JobTaskResource } from "../api/index.ts";
 import type { Logger } from "../../core/index.ts";
@@ -20,6 +20,8 @@ export type JobTask = JobTaskResource & KubeObject;
 
 export const FINALIZER = "jobchain.dev/nats-cleanup";
 export const FIELD_MANAGER = "jobchain-operator";
+/** How often each graph's backlog is read and its pools scaled. */
+export const SCALE_INTERVAL_MS = 500;
 
 interface Deployment extends KubeObject {
   spec?: { replicas?: number };
@@ -162,7 +164,7 @@ export class GraphController implements GraphPlans {
       versions,
     };
     await this.writeStatus(jg, status);
-    return { requeueAfterMs: 1000 };
+    return { requeueAfterMs: SCALE_INTERVAL_MS };
   }
 
   private check(jg: JobGraph): { kind: "invalid"; reason: string; message: string } | { kind: "valid"; plan: GraphPlan } {

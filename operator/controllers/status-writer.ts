@@ -32,10 +32,13 @@ export class StatusWriter {
   private readonly o: StatusWriterOptions;
   private readonly queued = new Map<string, JobTaskStatus>();
   private readonly written = new Map<string, Partial<JobTaskStatus>>();
+  /** Being written now: the watch may bring the write back before its response arrives. */
+  private readonly writing = new Map<string, JobTaskStatus>();
   private readonly due: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private active = 0;
   private idle: (() => void)[] = [];
+  private retrying = false;
   /** Patches written (for metrics and the status-writes-per-task figure). */
   writes = 0;
 
@@ -56,25 +59,33 @@ export class StatusWriter {
     }, this.o.coalesceMs);
   }
 
-  /** What was written or is queued for `key`, newest first (empty when nothing). */
+  /** What was written, is being written or is queued for `key`, the newest winning (empty when nothing). */
   pending(key: string): Partial<JobTaskStatus> {
-    const q = this.queued.get(key);
-    const w = this.written.get(key);
-    return q ? mergeStatus(w as JobTaskStatus | undefined, q) : (w ?? {});
+    let out = (this.written.get(key) ?? {}) as JobTaskStatus;
+    for (const next of [this.writing.get(key), this.queued.get(key)]) if (next) out = mergeStatus(out, next);
+    return out;
   }
 
   forget(key: string): void {
     this.queued.delete(key);
     this.written.delete(key);
+    this.writing.delete(key);
   }
 
   private pump(): void {
     const parallel = this.o.parallel ?? 16;
-    while (this.active < parallel && this.due.length > 0) {
-      const key = this.due.shift()!;
+    for (let i = 0; this.active < parallel && i < this.due.length; ) {
+      const key = this.due[i]!;
+      // One write per resource at a time, in order: what came in meanwhile waits for the write before it.
+      if (this.writing.has(key)) {
+        i++;
+        continue;
+      }
+      this.due.splice(i, 1);
       const status = this.queued.get(key);
       if (!status) continue;
       this.queued.delete(key);
+      this.writing.set(key, status);
       this.active++;
       const [namespace, name] = key.split("/") as [string, string];
       this.o
@@ -94,13 +105,17 @@ export class StatusWriter {
             // Put it back under whatever came in meanwhile, and try again shortly.
             this.queued.set(key, mergeStatus(status, this.queued.get(key) ?? {}));
             if (!this.due.includes(key)) this.due.push(key);
-            setTimeout(() => this.pump(), 1000).unref();
+            this.retrying = true;
           },
         )
         .finally(() => {
+          this.writing.delete(key);
           this.active--;
-          if (this.due.length > 0) this.pump();
-          else if (this.active === 0) for (const f of this.idle.splice(0)) f();
+          if (this.retrying) {
+            this.retrying = false;
+            setTimeout(() => this.pump(), 1000).unref();
+          } else if (this.due.length > 0) this.pump();
+          if (this.active === 0 && this.due.length === 0) for (const f of this.idle.splice(0)) f();
         });
     }
   }

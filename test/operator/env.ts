@@ -1,6 +1,6 @@
 // Everything an operator test needs, real: the local control plane (kube-apiserver + etcd), a nats-server, the
 // CRDs from crds/, the Deployment stand-in (test/harness/deployments.ts: runner "pods" as local processes of
-// bin/jobchain.js, built-in jobs plus the counting jobs below), and the operator, in this process or as a
+// bin/jobchain.js, built-in jobs plus the counting jobs below and the example pipeline's), and the operator, in this process or as a
 // `jobchain operator` process (for kill -9).
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -13,7 +13,7 @@ import { createKubeClient, loadKubeConfig, type KubeClient, type KubeObject } fr
 import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
 import { startOperator, type Operator, type OperatorOptions } from "../../operator/index.ts";
 import { createLogger } from "../../core/index.ts";
-import { BIN } from "../helpers/cli.ts";
+import { BIN, REPO } from "../helpers/cli.ts";
 import { jobchain, type Proc } from "../helpers/procs.ts";
 import { until } from "../helpers/until.ts";
 
@@ -65,7 +65,7 @@ export async function startOperatorEnv(options: { apiserverArgs?: string[] } = {
       process.execPath,
       BIN,
       ...argv.slice(1).map((a, i, all) => (all[i - 1] === "--metrics-port" ? "0" : a)),
-      ...(argv[1] === "runner" ? ["--jobs", jobsDir] : []),
+      ...(argv[1] === "runner" ? ["--jobs", jobsDir, "--jobs", path.join(REPO, "examples/pipeline/jobs")] : []),
     ],
     env: { ...process.env, JOBCHAIN_COUNT_DIR: countDir, JOBCHAIN_LOG_LEVEL: "warn" },
     maxGraceMs: 5000,

@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controlPlaneSuiteSkip } from "../harness/controlplane-vitest.ts";
 import { APPS, CORE, type KubeObject } from "../../operator/kube/index.ts";
 import { JOBGRAPHS, JOBTASKS, LABELS } from "../../operator/api/index.ts";
-import { cli } from "../helpers/cli.ts";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import { REPO, cli } from "../helpers/cli.ts";
 import { until } from "../helpers/until.ts";
 import { condition, jobGraph, jobTask, startOperatorEnv, waitFor, type OperatorEnv } from "./env.ts";
 
@@ -193,6 +196,20 @@ describe.skipIf(skip)("operator", () => {
       return deps.items.length === 1 && deps.items[0]!.metadata.labels!["jobchain.dev/version"] === v2.status!.version;
     }, 90_000, "old version's Deployment removed");
   }, 300_000);
+
+  it("runs the example pipeline from `jobchain manifest` with the results of `jobchain run`", async () => {
+    const m = await cli(["manifest", "examples/pipeline", "--graph", "text_report", "--name", "pipeline", "--image", "jobchain-test:1"]);
+    expect(m.code, m.stderr).toBe(0);
+    await env.kube.create(JOBGRAPHS, YAML.parse(m.stdout));
+    await waitFor<Obj>(env.kube, JOBGRAPHS, ns, "pipeline", (g) => condition(g, "Ready")?.status === "True", 90_000);
+    const task = JSON.parse(readFileSync(path.join(REPO, "examples/pipeline/tasks.jsonl"), "utf8").split("\n")[0]!);
+    const local = await cli(["run", "examples/pipeline", "--graph", "text_report/brief", "--input", JSON.stringify(task)]);
+    expect(local.code, local.stderr).toBe(0);
+    await env.kube.create(JOBTASKS, jobTask("pipeline-1", { graph: "pipeline", group: "brief", input: task }));
+    const jt = await waitFor<Obj>(env.kube, JOBTASKS, ns, "pipeline-1", (t) => t.status?.phase === "Succeeded", 90_000);
+    expect(jt.status!.result).toEqual(JSON.parse(local.stdout.trim()).result);
+    expect(jt.status!.progress).toBe("4/4");
+  }, 150_000);
 
   it("reports a job type the runner image lacks in Ready", async () => {
     await env.kube.create(
