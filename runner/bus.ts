@@ -20,6 +20,7 @@ import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
 import { writeTrace, type TraceCarrier } from "./tracecontext.ts";
+import { NatsSettingError } from "./connect.ts";
 import { PublishRejectedError, outboxFor, publisherFor, type JetStreamPublisher, type Outbox, type StoredAck } from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
@@ -36,6 +37,13 @@ export interface BusOptions {
   resultTtl?: number | undefined;
   /** Storage of the streams. Default file. */
   storage?: "file" | "memory" | undefined;
+  /**
+   * Copies JetStream keeps of every stream, consumer and bucket this creates, on different servers of a cluster
+   * (1, 3 or 5; 3 for a three-server cluster: it survives the loss of one server). Unset: what is created gets 1
+   * and what exists keeps its own, so a process started without it never lowers a cluster's replication. Set:
+   * what is created gets it, and runners bring what exists to it.
+   */
+  replicas?: number | undefined;
 }
 
 const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateWindow: 120, resultTtl: 86_400 };
@@ -76,6 +84,52 @@ function isApiError(err: unknown, code?: number): err is JetStreamApiError {
 /** JetStream error codes we act on. */
 const ERR = { streamNotFound: 10059, consumerNotFound: 10014, maxMsgsPerSubject: 10077, wrongLastSequence: 10071 } as const;
 
+/** Errors of a stream that asks for more replicas than the servers can place (no cluster, or too few servers). */
+const PLACEMENT_ERRORS: ReadonlySet<number> = new Set([
+  10074, // replicas > 1 not supported in non-clustered mode
+  10005, // no suitable peers for placement
+  10023, // insufficient resources
+]);
+
+/** Replicas as JetStream takes them; throws a NatsSettingError for a count it cannot have. */
+export function checkReplicas(replicas: number | undefined): number | undefined {
+  if (replicas === undefined) return undefined;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new NatsSettingError(`replicas must be an integer from 1 to 5, got '${replicas}'`, "use --replicas 1 for one server, 3 for a three-server cluster");
+  }
+  return replicas;
+}
+
+/**
+ * Runs a create or update of `name`; a placement refusal becomes a NatsSettingError that says what to change
+ * (the server's own message names neither the setting nor the fix).
+ */
+async function placing<T>(name: string, replicas: number, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (err instanceof JetStreamApiError && PLACEMENT_ERRORS.has(err.code)) {
+      throw new NatsSettingError(
+        `JetStream cannot place ${name} with ${replicas} replica${replicas === 1 ? "" : "s"}: ${err.message}`,
+        "replicas can be at most the number of JetStream servers in the cluster and all of them must be up: use --replicas 1 for one server (or JOBCHAIN_NATS_REPLICAS)",
+        err,
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * Brings the replicas of an existing stream (a bucket's too) to `replicas`, when given; a stream whose count is
+ * already right is left alone.
+ */
+export async function matchReplicas(jsm: JetStreamManager, stream: string, replicas: number | undefined): Promise<void> {
+  if (replicas === undefined) return;
+  const info = await jsm.streams.info(stream);
+  if (info.config.num_replicas === replicas) return;
+  await placing(stream, replicas, () => jsm.streams.update(stream, { num_replicas: replicas }));
+}
+
 const textEncoder = new TextEncoder();
 
 export class InstanceBus {
@@ -85,7 +139,7 @@ export class InstanceBus {
   readonly jsm: JetStreamManager;
   private readonly publisher: JetStreamPublisher;
   private readonly outbox: Outbox;
-  readonly options: Required<Omit<BusOptions, "storage">> & { storage: "file" | "memory" };
+  readonly options: Required<Omit<BusOptions, "storage" | "replicas">> & { storage: "file" | "memory"; replicas: number | undefined };
   private join: KV | undefined;
   private payloads: ObjectStore | undefined;
   /** Bodies above this many bytes go to the object store. */
@@ -101,6 +155,7 @@ export class InstanceBus {
     this.names = namesFor(instanceId);
     const o: Record<string, unknown> = { ...DEFAULTS, storage: "file" };
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
+    o.replicas = checkReplicas(options.replicas);
     this.options = o as InstanceBus["options"];
     // Leave room for headers and the envelope around a large value.
     this.messageLimit = Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024);
@@ -123,15 +178,23 @@ export class InstanceBus {
     return bus;
   }
 
+  /** Replicas of what is created: the option, else 1. */
+  private get createReplicas(): number {
+    return this.options.replicas ?? 1;
+  }
+
   private async ensureStream(config: Parameters<JetStreamManager["streams"]["add"]>[0], update: boolean): Promise<void> {
+    const name = config.name!;
     try {
-      await this.jsm.streams.add(config);
+      await placing(name, this.createReplicas, () => this.jsm.streams.add({ ...config, num_replicas: this.createReplicas }));
     } catch (err) {
       if (!isApiError(err)) throw err;
-      // Exists with other settings: runners bring the mutable ones up to date, a client leaves them be.
+      // Exists with other settings: runners bring the mutable ones up to date, a client leaves them be. The
+      // replica count changes only when asked for (see BusOptions.replicas).
       if (!update) return;
+      const replicas = this.options.replicas;
       try {
-        await this.jsm.streams.update(config.name!, config);
+        await placing(name, replicas ?? 1, () => this.jsm.streams.update(name, replicas === undefined ? config : { ...config, num_replicas: replicas }));
       } catch (updateErr) {
         if (!isApiError(updateErr)) throw updateErr;
       }
@@ -172,6 +235,8 @@ export class InstanceBus {
         max_deliver: this.options.maxDeliver,
         max_ack_pending: this.options.maxAckPending,
         deliver_policy: DeliverPolicy.All,
+        // Unset, a consumer has as many replicas as its stream.
+        ...(this.options.replicas !== undefined ? { num_replicas: this.options.replicas } : {}),
       };
       try {
         await this.jsm.consumers.add(n.stream, config);
@@ -181,26 +246,37 @@ export class InstanceBus {
           ack_wait: config.ack_wait,
           max_deliver: config.max_deliver,
           max_ack_pending: config.max_ack_pending,
+          ...(config.num_replicas !== undefined ? { num_replicas: config.num_replicas } : {}),
         });
       }
     }
     await this.joinBucket();
     await this.payloadStore();
+    if (update) {
+      await matchReplicas(this.jsm, `KV_${n.joinBucket}`, this.options.replicas);
+      await matchReplicas(this.jsm, `OBJ_${n.payloadBucket}`, this.options.replicas);
+    }
   }
 
   async joinBucket(): Promise<KV> {
-    return (this.join ??= await new Kvm(this.js).create(this.names.joinBucket, {
-      history: 1,
-      ttl: this.options.resultTtl * 1000,
-      storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
-    }));
+    return (this.join ??= await placing(this.names.joinBucket, this.createReplicas, () =>
+      new Kvm(this.js).create(this.names.joinBucket, {
+        history: 1,
+        ttl: this.options.resultTtl * 1000,
+        storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
+        replicas: this.createReplicas,
+      }),
+    ));
   }
 
   async payloadStore(): Promise<ObjectStore> {
-    return (this.payloads ??= await new Objm(this.js).create(this.names.payloadBucket, {
-      ttl: nanos(this.options.resultTtl * 1000),
-      storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
-    }));
+    return (this.payloads ??= await placing(this.names.payloadBucket, this.createReplicas, () =>
+      new Objm(this.js).create(this.names.payloadBucket, {
+        ttl: nanos(this.options.resultTtl * 1000),
+        storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
+        replicas: this.createReplicas,
+      }),
+    ));
   }
 
   /** Encodes a body; moves it to the object store when it would not fit in a message. */
@@ -302,9 +378,12 @@ export class InstanceBus {
   }
 
   /** The message holding a task's recorded result, as stored. */
-  private storedResult(taskId: string) {
+  private async storedResult(taskId: string) {
+    const query = { last_by_subj: this.names.resultSubject(taskId) };
     // Direct get: answered by any server holding the stream, without a round through the stream leader's API.
-    return this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
+    // In a cluster that may be a replica a little behind the others; so a miss is asked of the leader, which
+    // has every result whose recording was acknowledged.
+    return (await this.jsm.direct.getMessage(this.names.resultsStream, query)) ?? (await this.jsm.streams.getMessage(this.names.resultsStream, query));
   }
 
   /**
@@ -368,7 +447,7 @@ export class InstanceBus {
 
   /** Publishes the descriptor of this instance for clients. */
   async publishDescriptor(d: GraphDescriptor): Promise<void> {
-    const kv = await new Kvm(this.js).create(GRAPHS_BUCKET, { history: 1 });
+    const kv = await sharedBucket(this.nc, GRAPHS_BUCKET, this.options.replicas);
     await kv.put(this.names.stream, encodeJson(d));
   }
 
@@ -421,6 +500,17 @@ export class InstanceBus {
     }
     return removed;
   }
+}
+
+/**
+ * Opens (creating when missing) a bucket shared by every instance (descriptors, rate limits), with `replicas`
+ * copies when given: a runner brings an existing bucket to that count, as it does its instance's streams.
+ */
+export async function sharedBucket(nc: NatsConnection, bucket: string, replicas: number | undefined): Promise<KV> {
+  const js = jetstream(nc);
+  const kv = await placing(bucket, replicas ?? 1, () => new Kvm(js).create(bucket, { history: 1, replicas: replicas ?? 1 }));
+  await matchReplicas(await jetstreamManager(nc), `KV_${bucket}`, replicas);
+  return kv;
 }
 
 /** The bucket where runners publish instance descriptors; undefined when it cannot be opened. */

@@ -116,7 +116,7 @@ export class Runner {
     this.logger = options.logger ?? createLogger({ name: "jobchain-runner" });
     this.semaphore = new Semaphore(options.concurrency ?? 256);
     this.taskSlots = new Semaphore(options.concurrency ?? 256);
-    this.limiters = new SharedRateLimiters(options.nc);
+    this.limiters = new SharedRateLimiters(options.nc, options.bus?.replicas);
     this.outbox = outboxFor(options.nc);
   }
 
