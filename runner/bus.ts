@@ -448,7 +448,17 @@ export class InstanceBus {
   /** Publishes the descriptor of this instance for clients. */
   async publishDescriptor(d: GraphDescriptor): Promise<void> {
     const kv = await sharedBucket(this.nc, GRAPHS_BUCKET, this.options.replicas);
-    await kv.put(this.names.stream, encodeJson(d));
+    // In a cluster a bucket just created (by this runner or one starting beside it) may not take writes on every
+    // server for a moment: its put finds no responder. Try again briefly rather than fail the runner's start.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await kv.put(this.names.stream, encodeJson(d));
+        return;
+      } catch (err) {
+        if ((err as Error)?.name !== "JetStreamNotEnabled" || attempt >= 40) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
   }
 
   /** The descriptor of `instanceId`, as published by a runner, or undefined. */
