@@ -21,7 +21,16 @@ import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, 
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
 import { writeTrace, type TraceCarrier } from "./tracecontext.ts";
 import { NatsSettingError } from "./connect.ts";
-import { PublishRejectedError, outboxFor, publisherFor, type JetStreamPublisher, type Outbox, type StoredAck } from "./publisher.ts";
+import {
+  PublishRejectedError,
+  PublishUnconfirmedError,
+  outboxFor,
+  publisherFor,
+  type JetStreamPublisher,
+  type Outbox,
+  type PublishOptions,
+  type StoredAck,
+} from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
 export interface BusOptions {
@@ -44,9 +53,16 @@ export interface BusOptions {
    * what is created gets it, and runners bring what exists to it.
    */
   replicas?: number | undefined;
+  /**
+   * Seconds a write that JetStream did not confirm (a stream electing a new leader, a server gone) is repeated
+   * before it fails, so a runner holds on to its message instead of spending one of its deliveries (and running
+   * its jobs again) on every try. Repeating is safe: work messages carry message ids, a result is refused a second
+   * time, and a join write expects a revision. Default 60; 0 fails at the first unconfirmed write.
+   */
+  storeRetry?: number | undefined;
 }
 
-const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateWindow: 120, resultTtl: 86_400 };
+const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateWindow: 120, resultTtl: 86_400, storeRetry: 60 };
 
 /** Message header names. */
 export const H = {
@@ -83,6 +99,38 @@ function isApiError(err: unknown, code?: number): err is JetStreamApiError {
 
 /** JetStream error codes we act on. */
 const ERR = { streamNotFound: 10059, consumerNotFound: 10014, maxMsgsPerSubject: 10077, wrongLastSequence: 10071 } as const;
+
+/**
+ * Whether JetStream could not answer at all, as opposed to answering no: a request that timed out, no server
+ * taking JetStream requests (a cluster electing its leaders, a server restarting), a write not confirmed, or
+ * JetStream saying it is temporarily unavailable. Trying again later can succeed.
+ */
+export function isUnavailable(err: unknown): boolean {
+  const name = (err as Error)?.name;
+  return (
+    err instanceof PublishUnconfirmedError ||
+    name === "TimeoutError" ||
+    name === "JetStreamNotEnabled" ||
+    (err instanceof JetStreamApiError && (err.status === 503 || err.code === 10008))
+  );
+}
+
+/**
+ * Runs `op` until it succeeds, waiting (backing off up to 2 s) while JetStream is unavailable (isUnavailable);
+ * rethrows any other error at once, and an unavailable one after `seconds`.
+ */
+export async function whileUnavailable<T>(op: () => Promise<T>, seconds: number, onRetry?: (err: unknown) => void): Promise<T> {
+  const giveUpAt = Date.now() + seconds * 1000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!isUnavailable(err) || Date.now() >= giveUpAt) throw err;
+      onRetry?.(err);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
 
 /** Errors of a stream that asks for more replicas than the servers can place (no cluster, or too few servers). */
 const PLACEMENT_ERRORS: ReadonlySet<number> = new Set([
@@ -326,8 +374,8 @@ export class InstanceBus {
     let headers: MsgHdrs | undefined;
     if (trace) writeTrace(trace, (headers = natsHeaders()));
     const body = this.encodeText(json, `work/${msgId}`);
-    if (body instanceof Promise) return body.then((b) => this.publisher.publish(subject, b, { msgId, headers }));
-    return this.publisher.publish(subject, body, { msgId, headers });
+    if (body instanceof Promise) return body.then((b) => this.store(subject, b, { msgId, headers }));
+    return this.store(subject, body, { msgId, headers });
   }
 
   /** Publishes one task's message to `node`. */
@@ -349,7 +397,7 @@ export class InstanceBus {
   async publishResult(record: ResultRecord): Promise<boolean> {
     const body = await this.encodeBody(record, `result/${record.id}`);
     try {
-      await this.publisher.publish(this.names.resultSubject(record.id), body);
+      await this.store(this.names.resultSubject(record.id), body);
     } catch (err) {
       if (!(err instanceof PublishRejectedError && err.errCode === ERR.maxMsgsPerSubject)) throw err;
       // Already recorded (the task ran again, e.g. after a resubmission outside the duplicate window).
@@ -437,7 +485,27 @@ export class InstanceBus {
     await this.joinBucket();
     let headers: MsgHdrs | undefined;
     if (revision !== undefined) (headers = natsHeaders()).set("Nats-Expected-Last-Subject-Sequence", String(revision));
-    await this.publisher.publish(`$KV.${this.names.joinBucket}.${key}`, body, { headers });
+    await this.store(`$KV.${this.names.joinBucket}.${key}`, body, { headers });
+  }
+
+  /** A publish through the pipelined publisher, repeated while JetStream does not confirm it (BusOptions.storeRetry). */
+  private store(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<StoredAck> {
+    const first = this.publisher.publish(subject, data, options);
+    // The common case costs no more than the publish: the repeating is only set up on a failure.
+    return this.options.storeRetry > 0 ? first.catch((err: unknown) => this.storeAgain(err, subject, data, options)) : first;
+  }
+
+  private async storeAgain(err: unknown, subject: string, data: Uint8Array, options: PublishOptions): Promise<StoredAck> {
+    const giveUpAt = Date.now() + this.options.storeRetry * 1000;
+    for (let attempt = 0; ; attempt++) {
+      if (!(err instanceof PublishUnconfirmedError) || Date.now() >= giveUpAt || this.nc.isClosed()) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      try {
+        return await this.publisher.publish(subject, data, options);
+      } catch (again) {
+        err = again;
+      }
+    }
   }
 
   /** Marks a join done (after its message is out), so a redelivered input cannot start it again. */
@@ -449,22 +517,18 @@ export class InstanceBus {
   async publishDescriptor(d: GraphDescriptor): Promise<void> {
     const kv = await sharedBucket(this.nc, GRAPHS_BUCKET, this.options.replicas);
     // In a cluster a bucket just created (by this runner or one starting beside it) may not take writes on every
-    // server for a moment: its put finds no responder. Try again briefly rather than fail the runner's start.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await kv.put(this.names.stream, encodeJson(d));
-        return;
-      } catch (err) {
-        if ((err as Error)?.name !== "JetStreamNotEnabled" || attempt >= 40) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-      }
-    }
+    // server for a moment: its put finds no responder.
+    await whileUnavailable(() => kv.put(this.names.stream, encodeJson(d)), 30);
   }
 
   /** The descriptor of `instanceId`, as published by a runner, or undefined. */
   static async readDescriptor(nc: NatsConnection, instanceId: string): Promise<GraphDescriptor | undefined> {
     const kv = await descriptorBucket(nc);
-    const e = await kv?.get(namesFor(instanceId).stream).catch(() => null);
+    const e = await kv?.get(namesFor(instanceId).stream).catch((err: unknown) => {
+      // No answer is not "no descriptor": let the caller try again.
+      if (isUnavailable(err)) throw err;
+      return null;
+    });
     return e && e.operation === "PUT" ? decodeJson<GraphDescriptor>(e.value) : undefined;
   }
 
@@ -525,7 +589,10 @@ export async function sharedBucket(nc: NatsConnection, bucket: string, replicas:
 
 /** The bucket where runners publish instance descriptors; undefined when it cannot be opened. */
 function descriptorBucket(nc: NatsConnection): Promise<KV | undefined> {
-  return new Kvm(jetstream(nc)).open(GRAPHS_BUCKET).catch(() => undefined);
+  return new Kvm(jetstream(nc)).open(GRAPHS_BUCKET).catch((err: unknown) => {
+    if (isUnavailable(err)) throw err;
+    return undefined;
+  });
 }
 
 export { RESULT_NODE };

@@ -5,7 +5,7 @@ import { DeliverPolicy, type ConsumerMessages, type JsMsg, type OrderedPushConsu
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
-import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
+import { InstanceBus, describe, whileUnavailable, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import { batchId, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
 import { taskIdOfToken } from "./naming.ts";
 import { carrierOf } from "./tracecontext.ts";
@@ -161,13 +161,15 @@ export class JobChainClient {
   private watch(graph: string): Promise<Watch> {
     let w = this.watches.get(graph);
     if (!w) {
-      w = (async () => {
+      w = whileUnavailable(async () => {
         const descriptor = await this.descriptorFor(graph);
         // A graph from the configuration may have no streams yet (no runner has started): create them, so its
         // tasks are accepted and wait for runners. A graph that runners published has them already.
-        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus, this.options.graphs ? { nodes: [], update: false } : undefined);
-        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), unclaimed: new Map() };
-      })();
+        // Submissions repeat on their own terms (submitRetrySeconds), so the bus does not repeat them as well.
+        const options: BusOptions = { ...this.options.bus, storeRetry: 0 };
+        const bus = await InstanceBus.open(this.options.nc, descriptor.id, options, this.options.graphs ? { nodes: [], update: false } : undefined);
+        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), unclaimed: new Map() } as Watch;
+      }, this.options.submitRetrySeconds ?? 60);
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
     }

@@ -16,7 +16,7 @@ import {
   type TaskErrorInfo,
   type TaskOutcome,
 } from "../core/index.ts";
-import { InstanceBus, describe, type BusOptions } from "./bus.ts";
+import { InstanceBus, describe, whileUnavailable, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, isWorkBody, tasksOf, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
@@ -57,6 +57,12 @@ export interface RunnerOptions {
    */
   releaseMemoryAfterIdleMs?: number | undefined;
 }
+
+/**
+ * Seconds a runner's start keeps trying while JetStream cannot answer (a cluster that is still electing its
+ * leaders, or busy creating the streams of several runners starting at once).
+ */
+const START_RETRY_SECONDS = 120;
 
 interface RegionRuntime {
   region: Region;
@@ -137,7 +143,7 @@ export class Runner {
     for (const graph of graphs) {
       const served = new Set(servedNodes(graph, { nodes: this.options.nodes, pool: this.options.pool }));
       if (served.size === 0) continue;
-      const bus = await InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true });
+      const bus = await whileUnavailable(() => InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true }), START_RETRY_SECONDS, this.startRetry);
       await bus.publishDescriptor(describe(graph));
       const forwarder = new Forwarder(
         {
@@ -178,7 +184,7 @@ export class Runner {
           },
         }),
       );
-      for (const node of rt.served) await this.consume(rt, node);
+      for (const node of rt.served) await whileUnavailable(() => this.consume(rt, node), START_RETRY_SECONDS, this.startRetry);
     }
     this.consuming = true;
     const idleMs = this.options.releaseMemoryAfterIdleMs ?? 30_000;
@@ -189,6 +195,11 @@ export class Runner {
     }
     this.logger.info({ served: this.served }, "runner consuming");
   }
+
+  /** Logs a start-up step that JetStream could not answer yet (it is tried again). */
+  private readonly startRetry = (err: unknown): void => {
+    this.logger.warn({ err: (err as Error)?.message }, "JetStream not available yet (a cluster electing leaders?): trying again");
+  };
 
   /** The port /metrics is served on, when enabled. */
   get metricsPort(): number | undefined {

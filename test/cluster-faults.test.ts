@@ -151,8 +151,21 @@ async function scenario(what: string, startAt: number, fault: (cluster: NatsClus
     const running = Promise.all(Array.from({ length: WINDOW }, worker));
     await until(() => t.seen.size >= startAt, 120_000, `${startAt} results before the fault (have ${t.seen.size})`);
     const faultAt = Date.now();
+    // The longest time without a new result from the fault on: how long tasks stopped flowing.
+    let lastCount = t.seen.size;
+    let lastAt = faultAt;
+    let stall = 0;
+    const sampler = setInterval(() => {
+      const now = Date.now();
+      if (t.seen.size !== lastCount) {
+        stall = Math.max(stall, now - lastAt);
+        lastCount = t.seen.size;
+        lastAt = now;
+      }
+    }, 100);
     const note = await fault(cluster, () => t.seen.size);
     await running;
+    clearInterval(sampler);
     const runMs = Date.now() - faultAt;
     // Redeliveries of messages whose acknowledgements were lost would record results again now, if they could.
     await cluster.waitHealthy();
@@ -163,7 +176,8 @@ async function scenario(what: string, startAt: number, fault: (cluster: NatsClus
     process.stderr.write(
       `cluster fault (${what}): ${note}; ${JSON.stringify(counts)}; executions per node ` +
         `${NODES.map((n) => `${n} ${exec[n]!.runs} (${exec[n]!.runs - N} again, most ${exec[n]!.most} of one task)`).join(", ")}; ` +
-        `${((Date.now() - t0) / 1000).toFixed(1)} s in all, ${(runMs / 1000).toFixed(1)} s from the fault to the last result\n`,
+        `${((Date.now() - t0) / 1000).toFixed(1)} s in all, ${(runMs / 1000).toFixed(1)} s from the fault to the last result, ` +
+        `longest time without a new result ${(stall / 1000).toFixed(1)} s\n`,
     );
     expect(t.wrong.slice(0, 5)).toEqual([]);
     expect(counts).toEqual({ lost: 0, duplicated: 0, wrong: 0, stored: N });
