@@ -210,7 +210,10 @@ export class Runner {
   private async consume(rt: InstanceRuntime, node: string): Promise<void> {
     const consumer = await rt.bus.js.consumers.get(rt.bus.names.stream, rt.bus.names.consumer(node));
     const max = Math.max(1, Math.min(1000, this.semaphore.capacity));
-    const messages = await consumer.consume({ max_messages: max });
+    // Pull requests live in the consumer's leader only: when a server dies with the leadership, the new leader
+    // knows nothing of them, and nothing arrives until the client notices two missed heartbeats (half `expires`
+    // apart) and pulls again. 10 s instead of nats.js' 30 s bounds that wait; an idle runner pulls every 10 s.
+    const messages = await consumer.consume({ max_messages: max, expires: 10_000 });
     this.consumers.push(messages);
     this.loops.push(
       (async () => {

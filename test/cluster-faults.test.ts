@@ -155,9 +155,11 @@ async function scenario(what: string, startAt: number, fault: (cluster: NatsClus
     let lastCount = t.seen.size;
     let lastAt = faultAt;
     let stall = 0;
+    let stallAt = "";
     const sampler = setInterval(() => {
       const now = Date.now();
       if (t.seen.size !== lastCount) {
+        if (now - lastAt > stall) stallAt = `${((lastAt - faultAt) / 1000).toFixed(1)} s after the fault, at ${lastCount} results`;
         stall = Math.max(stall, now - lastAt);
         lastCount = t.seen.size;
         lastAt = now;
@@ -177,7 +179,7 @@ async function scenario(what: string, startAt: number, fault: (cluster: NatsClus
       `cluster fault (${what}): ${note}; ${JSON.stringify(counts)}; executions per node ` +
         `${NODES.map((n) => `${n} ${exec[n]!.runs} (${exec[n]!.runs - N} again, most ${exec[n]!.most} of one task)`).join(", ")}; ` +
         `${((Date.now() - t0) / 1000).toFixed(1)} s in all, ${(runMs / 1000).toFixed(1)} s from the fault to the last result, ` +
-        `longest time without a new result ${(stall / 1000).toFixed(1)} s\n`,
+        `longest time without a new result ${(stall / 1000).toFixed(1)} s (from ${stallAt})\n`,
     );
     expect(t.wrong.slice(0, 5)).toEqual([]);
     expect(counts).toEqual({ lost: 0, duplicated: 0, wrong: 0, stored: N });
@@ -218,13 +220,15 @@ describe("JetStream cluster faults (3 servers, replicas 3, 4 runners, diamond)",
     await scenario("leader killed", 2_000, async (cluster, results) => {
       const victim = await leaderOf(cluster, "JC_diamond");
       await victim.kill();
+      const killedAt = Date.now();
       const before = results();
       // Tasks flow again without it (the two others elect new leaders), then it comes back and catches up.
       await until(() => results() >= Math.min(N, before + 1_000), 120_000, `1,000 results with the leader dead (have ${results() - before})`);
       const flowing = results() - before;
+      const deadFor = Date.now() - killedAt;
       await victim.restart();
       const next = await leaderOf(cluster, "JC_diamond");
-      return `killed ${victim.url} (leader of JC_diamond; now ${next === victim ? "it again" : next.url}), ${flowing} results while it was dead`;
+      return `killed ${victim.url} (leader of JC_diamond; now ${next === victim ? "it again" : next.url}), ${flowing} results in the ${(deadFor / 1000).toFixed(1)} s it was dead`;
     });
   });
 
