@@ -516,9 +516,7 @@ export class InstanceBus {
   /** Publishes the descriptor of this instance for clients. */
   async publishDescriptor(d: GraphDescriptor): Promise<void> {
     const kv = await sharedBucket(this.nc, GRAPHS_BUCKET, this.options.replicas);
-    // In a cluster a bucket just created (by this runner or one starting beside it) may not take writes on every
-    // server for a moment: its put finds no responder.
-    await whileUnavailable(() => kv.put(this.names.stream, encodeJson(d)), 30);
+    await kv.put(this.names.stream, encodeJson(d));
   }
 
   /** The descriptor of `instanceId`, as published by a runner, or undefined. */

@@ -144,7 +144,7 @@ export class Runner {
       const served = new Set(servedNodes(graph, { nodes: this.options.nodes, pool: this.options.pool }));
       if (served.size === 0) continue;
       const bus = await whileUnavailable(() => InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true }), START_RETRY_SECONDS, this.startRetry);
-      await bus.publishDescriptor(describe(graph));
+      await whileUnavailable(() => bus.publishDescriptor(describe(graph)), START_RETRY_SECONDS, this.startRetry);
       const forwarder = new Forwarder(
         {
           publish: (to, body, msgId, task) => bus.publishWorkText(to, body, msgId, task?.trace),

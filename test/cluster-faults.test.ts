@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JobChainClient, connectNats } from "../runner/index.ts";
 import { startNatsCluster, type NatsClusterHandle } from "./harness/nats.ts";
 import { MATH_JOBS } from "./helpers/graphs.ts";
-import { jobchain, startRunner, type Proc } from "./helpers/procs.ts";
+import { jobchain, type Proc } from "./helpers/procs.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { until } from "./helpers/until.ts";
 
@@ -81,18 +81,14 @@ afterEach(async () => {
 /** Four runner processes, one per node; one of them takes its server list and replicas from the environment. */
 async function startRunners(cluster: NatsClusterHandle, execDir: string): Promise<Proc[]> {
   const env = { JOBCHAIN_TEST_EXEC_DIR: execDir };
-  const started = await Promise.all([
-    startRunner(config.dir, [...RUNNER_FLAGS, "--nodes", "a"], cluster.url, env),
-    startRunner(config.dir, [...RUNNER_FLAGS, "--nodes", "b"], cluster.url, env),
-    startRunner(config.dir, [...RUNNER_FLAGS, "--nodes", "c"], cluster.url, env),
-    (async () => {
-      const flags = RUNNER_FLAGS.filter((f, i) => f !== "--replicas" && RUNNER_FLAGS[i - 1] !== "--replicas");
-      const p = jobchain(["runner", config.dir, ...flags, "--nodes", "d"], { ...env, JOBCHAIN_NATS_URL: cluster.url, JOBCHAIN_NATS_REPLICAS: "3" });
-      await p.waitFor("jobchain runner: serving");
-      return p;
-    })(),
-  ]);
+  const withoutReplicas = RUNNER_FLAGS.filter((f, i) => f !== "--replicas" && RUNNER_FLAGS[i - 1] !== "--replicas");
+  const started = [
+    ...["a", "b", "c"].map((node) => jobchain(["runner", config.dir, ...RUNNER_FLAGS, "--nodes", node, "--nats", cluster.url], env)),
+    jobchain(["runner", config.dir, ...withoutReplicas, "--nodes", "d"], { ...env, JOBCHAIN_NATS_URL: cluster.url, JOBCHAIN_NATS_REPLICAS: "3" }),
+  ];
   procs.push(...started);
+  // Four runners creating replicated streams at once on two busy cores can take a while.
+  await Promise.all(started.map((p) => p.waitFor("jobchain runner: serving", 120_000)));
   return started;
 }
 
