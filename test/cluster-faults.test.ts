@@ -14,7 +14,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JobChainClient, connectNats } from "../runner/index.ts";
-import { startNatsCluster, type NatsClusterHandle } from "./harness/nats.ts";
+import { startNats, startNatsCluster, type NatsClusterHandle } from "./harness/nats.ts";
+import { cli, hasStack } from "./helpers/cli.ts";
 import { MATH_JOBS } from "./helpers/graphs.ts";
 import { jobchain, type Proc } from "./helpers/procs.ts";
 import { tempDir } from "./helpers/tmp.ts";
@@ -210,6 +211,17 @@ async function leaderOf(cluster: NatsClusterHandle, stream: string) {
   }
   throw new Error(`no leader of ${stream} within 60 s`);
 }
+
+describe("replicas the servers cannot place", { timeout: 60_000 }, () => {
+  it("a runner asking for 3 replicas of one server exits 2 with a message naming --replicas, no stack", async () => {
+    await using nats = await startNats();
+    const r = await cli(["runner", config.dir, ...RUNNER_FLAGS, "--nats", nats.url], { env: { JOBCHAIN_TEST_EXEC_DIR: config.dir } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/JetStream cannot place JC_diamond with 3 replicas/);
+    expect(r.stderr).toMatch(/hint: .*--replicas 1/);
+    expect(hasStack(r.stderr)).toBe(false);
+  });
+});
 
 describe("JetStream cluster faults (3 servers, replicas 3, 4 runners, diamond)", { timeout: 420_000 }, () => {
   it("kill -9 of the server leading the work stream, then its restart: 0 lost, 0 duplicated, 0 wrong", async () => {
