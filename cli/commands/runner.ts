@@ -82,6 +82,10 @@ export async function runner(argv: string[]): Promise<number> {
     bus,
     tracer: tracing?.tracer,
     metricsPort,
+  }).catch(async (err: unknown) => {
+    // An open connection would keep the process alive after the error is reported.
+    await nc.close().catch(() => undefined);
+    throw err;
   });
   process.stderr.write(`jobchain runner: serving ${r.served.join(", ")}${r.metricsPort !== undefined ? `; metrics on :${r.metricsPort}/metrics` : ""}\n`);
   await new Promise<void>((resolve) => {
