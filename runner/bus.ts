@@ -140,7 +140,7 @@ const PLACEMENT_ERRORS: ReadonlySet<number> = new Set([
 ]);
 
 /** Replicas as JetStream takes them; throws a NatsSettingError for a count it cannot have. */
-export function checkReplicas(replicas: number | undefined): number | undefined {
+function checkReplicas(replicas: number | undefined): number | undefined {
   if (replicas === undefined) return undefined;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
     throw new NatsSettingError(`replicas must be an integer from 1 to 5, got '${replicas}'`, "use --replicas 1 for one server, 3 for a three-server cluster");
@@ -171,7 +171,7 @@ async function placing<T>(name: string, replicas: number, create: () => Promise<
  * Brings the replicas of an existing stream (a bucket's too) to `replicas`, when given; a stream whose count is
  * already right is left alone.
  */
-export async function matchReplicas(jsm: JetStreamManager, stream: string, replicas: number | undefined): Promise<void> {
+async function matchReplicas(jsm: JetStreamManager, stream: string, replicas: number | undefined): Promise<void> {
   if (replicas === undefined) return;
   const info = await jsm.streams.info(stream);
   if (info.config.num_replicas === replicas) return;

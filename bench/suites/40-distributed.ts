@@ -58,7 +58,7 @@ const READY_MS = 20_000;
 const fmtUs = (ms: number) => `${fmtInt(ms * 1000)} µs`;
 
 /** Instances of the same 3-job linear Echo graph, one per layout, so each starts from empty consumers. */
-const CONFIG = `jobs:
+export const CONFIG = `jobs:
   a: {type: Echo}
   b: {type: Echo}
   c: {type: Echo}

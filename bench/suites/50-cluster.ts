@@ -16,7 +16,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JobChainClient } from "../../runner/index.ts";
 import { startNats, startNatsCluster, type NatsClusterHandle, type NatsServerHandle } from "../../test/harness/nats.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
-import { Driver, engineTime, startRunners, type Phase } from "./40-distributed.ts";
+// The distributed suite's configuration (only its per_job graph is served here), driver and runner start.
+import { CONFIG, Driver, engineTime, startRunners, type Phase } from "./40-distributed.ts";
 import { stopAll, type CliProcess } from "./lib/procs.ts";
 import { fmtInt, median, now, percentiles, rate, sleep } from "./lib/stats.ts";
 
@@ -31,16 +32,6 @@ const PACED_RUNS = 3;
 const BEFORE_KILL_S = 3;
 const RECOVERY_CAP_S = 90;
 
-const CONFIG = `jobs:
-  a: {type: Echo}
-  b: {type: Echo}
-  c: {type: Echo}
-graphs:
-  per_job:
-    a: {next: [b]}
-    b: {next: [c]}
-    c: {next: []}
-`;
 
 interface Layout {
   perSec: number;
