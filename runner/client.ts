@@ -60,7 +60,7 @@ interface Watch {
 }
 
 /** How often a client asks after the consumers it reads results with (see checkReaders). */
-const READER_CHECK_MS = 5_000;
+const READER_CHECK_MS = 2_000;
 
 /** How many submitted tasks (and their results) a client keeps for a later `result()` call. */
 const UNCLAIMED_LIMIT = 50_000;
@@ -261,7 +261,7 @@ export class JobChainClient {
       })();
       // In a cluster a reader's consumer (one copy, in the memory of one server) dies with its server while this
       // client stays connected to another: no reconnection tells of it, and nats.js would notice only after two
-      // missed 30-s heartbeats. Asking after it every few seconds finds it gone within about ten.
+      // missed 30-s heartbeats. Asking after it every 2 s finds it gone within a few seconds.
       let checking = false;
       this.readerCheck = setInterval(() => {
         if (checking || this.closed) return;

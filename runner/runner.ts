@@ -212,8 +212,8 @@ export class Runner {
     const max = Math.max(1, Math.min(1000, this.semaphore.capacity));
     // Pull requests live in the consumer's leader only: when a server dies with the leadership, the new leader
     // knows nothing of them, and nothing arrives until the client notices two missed heartbeats (half `expires`
-    // apart) and pulls again. 10 s instead of nats.js' 30 s bounds that wait; an idle runner pulls every 10 s.
-    const messages = await consumer.consume({ max_messages: max, expires: 10_000 });
+    // apart) and pulls again. 5 s instead of nats.js' 30 s bounds that wait; an idle runner pulls every 5 s.
+    const messages = await consumer.consume({ max_messages: max, expires: 5_000 });
     this.consumers.push(messages);
     this.loops.push(
       (async () => {
