@@ -116,16 +116,29 @@ export function isUnavailable(err: unknown): boolean {
 }
 
 /**
- * Runs `op` until it succeeds, waiting (backing off up to 2 s) while JetStream is unavailable (isUnavailable);
- * rethrows any other error at once, and an unavailable one after `seconds`.
+ * Whether `err` says that a stream or consumer is missing while it is being created: in a cluster, what one
+ * process has just created can be unknown for a moment to the server another process asks.
  */
-export async function whileUnavailable<T>(op: () => Promise<T>, seconds: number, onRetry?: (err: unknown) => void): Promise<T> {
+export function isCreationRace(err: unknown): boolean {
+  return isUnavailable(err) || isApiError(err, ERR.streamNotFound) || isApiError(err, ERR.consumerNotFound);
+}
+
+/**
+ * Runs `op` until it succeeds, waiting (backing off up to 2 s) while JetStream is unavailable (`transient`, by
+ * default isUnavailable); rethrows any other error at once, and a transient one after `seconds`.
+ */
+export async function whileUnavailable<T>(
+  op: () => Promise<T>,
+  seconds: number,
+  onRetry?: (err: unknown) => void,
+  transient: (err: unknown) => boolean = isUnavailable,
+): Promise<T> {
   const giveUpAt = Date.now() + seconds * 1000;
   for (let attempt = 0; ; attempt++) {
     try {
       return await op();
     } catch (err) {
-      if (!isUnavailable(err) || Date.now() >= giveUpAt) throw err;
+      if (!transient(err) || Date.now() >= giveUpAt) throw err;
       onRetry?.(err);
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
     }

@@ -16,7 +16,7 @@ import {
   type TaskErrorInfo,
   type TaskOutcome,
 } from "../core/index.ts";
-import { InstanceBus, describe, whileUnavailable, type BusOptions } from "./bus.ts";
+import { InstanceBus, describe, isCreationRace, whileUnavailable, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, isWorkBody, tasksOf, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
@@ -143,8 +143,8 @@ export class Runner {
     for (const graph of graphs) {
       const served = new Set(servedNodes(graph, { nodes: this.options.nodes, pool: this.options.pool }));
       if (served.size === 0) continue;
-      const bus = await whileUnavailable(() => InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true }), START_RETRY_SECONDS, this.startRetry);
-      await whileUnavailable(() => bus.publishDescriptor(describe(graph)), START_RETRY_SECONDS, this.startRetry);
+      const bus = await whileUnavailable(() => InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true }), START_RETRY_SECONDS, this.startRetry, isCreationRace);
+      await whileUnavailable(() => bus.publishDescriptor(describe(graph)), START_RETRY_SECONDS, this.startRetry, isCreationRace);
       const forwarder = new Forwarder(
         {
           publish: (to, body, msgId, task) => bus.publishWorkText(to, body, msgId, task?.trace),
@@ -184,7 +184,7 @@ export class Runner {
           },
         }),
       );
-      for (const node of rt.served) await whileUnavailable(() => this.consume(rt, node), START_RETRY_SECONDS, this.startRetry);
+      for (const node of rt.served) await whileUnavailable(() => this.consume(rt, node), START_RETRY_SECONDS, this.startRetry, isCreationRace);
     }
     this.consuming = true;
     const idleMs = this.options.releaseMemoryAfterIdleMs ?? 30_000;

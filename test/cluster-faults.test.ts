@@ -25,7 +25,13 @@ const N = 10_000;
 /** Tasks awaiting their results at once. */
 const WINDOW = 1_000;
 const MAX_DELIVER = 5;
-const RUNNER_FLAGS = ["--graph", "diamond", "--replicas", "3", "--ack-wait", "4", "--max-deliver", String(MAX_DELIVER)];
+/**
+ * Well above a leader election, below the default 30 s so that messages whose acknowledgements were lost come
+ * back soon. Much shorter, and a 10-s pause makes every message in hand come back several times (each a delivery
+ * of the five it may have).
+ */
+const ACK_WAIT = 10;
+const RUNNER_FLAGS = ["--graph", "diamond", "--replicas", "3", "--ack-wait", String(ACK_WAIT), "--max-deliver", String(MAX_DELIVER)];
 const NODES = ["a", "b", "c", "d"] as const;
 
 const COUNTED_JOBS = `
@@ -168,7 +174,7 @@ async function scenario(what: string, startAt: number, fault: (cluster: NatsClus
     const runMs = Date.now() - faultAt;
     // Redeliveries of messages whose acknowledgements were lost would record results again now, if they could.
     await cluster.waitHealthy();
-    await new Promise((r) => setTimeout(r, 2 * 4000));
+    await new Promise((r) => setTimeout(r, ACK_WAIT * 1000 + 2000));
     const stored = await storedResults(nc, "JC_diamond_RESULTS");
     const exec = executions(execDir);
     const counts = { lost: N - t.seen.size, duplicated: [...t.seen.values()].filter((n) => n > 1).length, wrong: t.wrong.length, stored };
