@@ -175,7 +175,11 @@ async function scenario(what: string, startAt: number, fault: (cluster: NatsClus
     // Redeliveries of messages whose acknowledgements were lost would record results again now, if they could.
     await cluster.waitHealthy();
     await new Promise((r) => setTimeout(r, ACK_WAIT * 1000 + 2000));
-    const stored = await storedResults(nc, "JC_diamond_RESULTS");
+    // A replica that is still catching up may answer with fewer: wait for N, which a lost result never reaches.
+    let stored = 0;
+    for (const deadline = Date.now() + 30_000; stored !== N && Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+      stored = await storedResults(nc, "JC_diamond_RESULTS").catch(() => stored);
+    }
     const exec = executions(execDir);
     const counts = { lost: N - t.seen.size, duplicated: [...t.seen.values()].filter((n) => n > 1).length, wrong: t.wrong.length, stored };
     process.stderr.write(
