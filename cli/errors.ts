@@ -1,4 +1,5 @@
 import { ConfigError, MissingDependencyError, UnknownGraphError, formatProblem } from "../core/index.ts";
+import { NatsSettingError } from "../runner/index.ts";
 
 /** A mistake in how the CLI was called: reported as a message (no stack), exit code 2. */
 export class UsageError extends Error {
@@ -23,7 +24,7 @@ export function reportError(err: unknown, write: (s: string) => void = (s) => pr
     for (const p of err.problems) write(`  ${formatProblem(p)}\n`);
     return EXIT.invalid;
   }
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof NatsSettingError) {
     write(`jobchain: ${err.message}\n`);
     if (err.hint) write(`  hint: ${err.hint}\n`);
     return EXIT.invalid;

@@ -20,7 +20,17 @@ import type { GraphInstance, JobOutput } from "../core/index.ts";
 import { decodeJson, encodeJson, isPayloadRef, type JoinState, type PayloadRef, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { GRAPHS_BUCKET, namesFor, RESULT_NODE, type InstanceNames } from "./naming.ts";
 import { writeTrace, type TraceCarrier } from "./tracecontext.ts";
-import { PublishRejectedError, outboxFor, publisherFor, type JetStreamPublisher, type Outbox, type StoredAck } from "./publisher.ts";
+import { NatsSettingError } from "./connect.ts";
+import {
+  PublishRejectedError,
+  PublishUnconfirmedError,
+  outboxFor,
+  publisherFor,
+  type JetStreamPublisher,
+  type Outbox,
+  type PublishOptions,
+  type StoredAck,
+} from "./publisher.ts";
 
 /** Limits and timings of the NATS resources; the defaults suit most graphs. */
 export interface BusOptions {
@@ -36,9 +46,23 @@ export interface BusOptions {
   resultTtl?: number | undefined;
   /** Storage of the streams. Default file. */
   storage?: "file" | "memory" | undefined;
+  /**
+   * Copies JetStream keeps of every stream, consumer and bucket this creates, on different servers of a cluster
+   * (1, 3 or 5; 3 for a three-server cluster: it survives the loss of one server). Unset: what is created gets 1
+   * and what exists keeps its own, so a process started without it never lowers a cluster's replication. Set:
+   * what is created gets it, and runners bring what exists to it.
+   */
+  replicas?: number | undefined;
+  /**
+   * Seconds a write that JetStream did not confirm (a stream electing a new leader, a server gone) is repeated
+   * before it fails, so a runner holds on to its message instead of spending one of its deliveries (and running
+   * its jobs again) on every try. Repeating is safe: work messages carry message ids, a result is refused a second
+   * time, and a join write expects a revision. Default 60; 0 fails at the first unconfirmed write.
+   */
+  storeRetry?: number | undefined;
 }
 
-const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateWindow: 120, resultTtl: 86_400 };
+const DEFAULTS = { ackWait: 30, maxDeliver: 5, maxAckPending: 10_000, duplicateWindow: 120, resultTtl: 86_400, storeRetry: 60 };
 
 /** Message header names. */
 export const H = {
@@ -76,6 +100,97 @@ function isApiError(err: unknown, code?: number): err is JetStreamApiError {
 /** JetStream error codes we act on. */
 const ERR = { streamNotFound: 10059, consumerNotFound: 10014, maxMsgsPerSubject: 10077, wrongLastSequence: 10071 } as const;
 
+/**
+ * Whether JetStream could not answer at all, as opposed to answering no: a request that timed out, no server
+ * taking JetStream requests (a cluster electing its leaders, a server restarting), a write not confirmed, or
+ * JetStream saying it is temporarily unavailable. Trying again later can succeed.
+ */
+export function isUnavailable(err: unknown): boolean {
+  const name = (err as Error)?.name;
+  return (
+    err instanceof PublishUnconfirmedError ||
+    name === "TimeoutError" ||
+    name === "JetStreamNotEnabled" ||
+    (err instanceof JetStreamApiError && (err.status === 503 || err.code === 10008))
+  );
+}
+
+/**
+ * Whether `err` says that a stream or consumer is missing while it is being created: in a cluster, what one
+ * process has just created can be unknown for a moment to the server another process asks.
+ */
+export function isCreationRace(err: unknown): boolean {
+  return isUnavailable(err) || isApiError(err, ERR.streamNotFound) || isApiError(err, ERR.consumerNotFound);
+}
+
+/**
+ * Runs `op` until it succeeds, waiting (backing off up to 2 s) while JetStream is unavailable (`transient`, by
+ * default isUnavailable); rethrows any other error at once, and a transient one after `seconds`.
+ */
+export async function whileUnavailable<T>(
+  op: () => Promise<T>,
+  seconds: number,
+  onRetry?: (err: unknown) => void,
+  transient: (err: unknown) => boolean = isUnavailable,
+): Promise<T> {
+  const giveUpAt = Date.now() + seconds * 1000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!transient(err) || Date.now() >= giveUpAt) throw err;
+      onRetry?.(err);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+/** Errors of a stream that asks for more replicas than the servers can place (no cluster, or too few servers). */
+const PLACEMENT_ERRORS: ReadonlySet<number> = new Set([
+  10074, // replicas > 1 not supported in non-clustered mode
+  10005, // no suitable peers for placement
+  10023, // insufficient resources
+]);
+
+/** Replicas as JetStream takes them; throws a NatsSettingError for a count it cannot have. */
+function checkReplicas(replicas: number | undefined): number | undefined {
+  if (replicas === undefined) return undefined;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new NatsSettingError(`replicas must be an integer from 1 to 5, got '${replicas}'`, "use --replicas 1 for one server, 3 for a three-server cluster");
+  }
+  return replicas;
+}
+
+/**
+ * Runs a create or update of `name`; a placement refusal becomes a NatsSettingError that says what to change
+ * (the server's own message names neither the setting nor the fix).
+ */
+async function placing<T>(name: string, replicas: number, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (err instanceof JetStreamApiError && PLACEMENT_ERRORS.has(err.code)) {
+      throw new NatsSettingError(
+        `JetStream cannot place ${name} with ${replicas} replica${replicas === 1 ? "" : "s"}: ${err.message}`,
+        "replicas can be at most the number of JetStream servers in the cluster and all of them must be up: use --replicas 1 for one server (or JOBCHAIN_NATS_REPLICAS)",
+        err,
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * Brings the replicas of an existing stream (a bucket's too) to `replicas`, when given; a stream whose count is
+ * already right is left alone.
+ */
+async function matchReplicas(jsm: JetStreamManager, stream: string, replicas: number | undefined): Promise<void> {
+  if (replicas === undefined) return;
+  const info = await jsm.streams.info(stream);
+  if (info.config.num_replicas === replicas) return;
+  await placing(stream, replicas, () => jsm.streams.update(stream, { num_replicas: replicas }));
+}
+
 const textEncoder = new TextEncoder();
 
 export class InstanceBus {
@@ -85,7 +200,7 @@ export class InstanceBus {
   readonly jsm: JetStreamManager;
   private readonly publisher: JetStreamPublisher;
   private readonly outbox: Outbox;
-  readonly options: Required<Omit<BusOptions, "storage">> & { storage: "file" | "memory" };
+  readonly options: Required<Omit<BusOptions, "storage" | "replicas">> & { storage: "file" | "memory"; replicas: number | undefined };
   private join: KV | undefined;
   private payloads: ObjectStore | undefined;
   /** Bodies above this many bytes go to the object store. */
@@ -101,6 +216,7 @@ export class InstanceBus {
     this.names = namesFor(instanceId);
     const o: Record<string, unknown> = { ...DEFAULTS, storage: "file" };
     for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
+    o.replicas = checkReplicas(options.replicas);
     this.options = o as InstanceBus["options"];
     // Leave room for headers and the envelope around a large value.
     this.messageLimit = Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024);
@@ -123,15 +239,23 @@ export class InstanceBus {
     return bus;
   }
 
+  /** Replicas of what is created: the option, else 1. */
+  private get createReplicas(): number {
+    return this.options.replicas ?? 1;
+  }
+
   private async ensureStream(config: Parameters<JetStreamManager["streams"]["add"]>[0], update: boolean): Promise<void> {
+    const name = config.name!;
     try {
-      await this.jsm.streams.add(config);
+      await placing(name, this.createReplicas, () => this.jsm.streams.add({ ...config, num_replicas: this.createReplicas }));
     } catch (err) {
       if (!isApiError(err)) throw err;
-      // Exists with other settings: runners bring the mutable ones up to date, a client leaves them be.
+      // Exists with other settings: runners bring the mutable ones up to date, a client leaves them be. The
+      // replica count changes only when asked for (see BusOptions.replicas).
       if (!update) return;
+      const replicas = this.options.replicas;
       try {
-        await this.jsm.streams.update(config.name!, config);
+        await placing(name, replicas ?? 1, () => this.jsm.streams.update(name, replicas === undefined ? config : { ...config, num_replicas: replicas }));
       } catch (updateErr) {
         if (!isApiError(updateErr)) throw updateErr;
       }
@@ -172,6 +296,8 @@ export class InstanceBus {
         max_deliver: this.options.maxDeliver,
         max_ack_pending: this.options.maxAckPending,
         deliver_policy: DeliverPolicy.All,
+        // Unset, a consumer has as many replicas as its stream.
+        ...(this.options.replicas !== undefined ? { num_replicas: this.options.replicas } : {}),
       };
       try {
         await this.jsm.consumers.add(n.stream, config);
@@ -181,26 +307,37 @@ export class InstanceBus {
           ack_wait: config.ack_wait,
           max_deliver: config.max_deliver,
           max_ack_pending: config.max_ack_pending,
+          ...(config.num_replicas !== undefined ? { num_replicas: config.num_replicas } : {}),
         });
       }
     }
     await this.joinBucket();
     await this.payloadStore();
+    if (update) {
+      await matchReplicas(this.jsm, `KV_${n.joinBucket}`, this.options.replicas);
+      await matchReplicas(this.jsm, `OBJ_${n.payloadBucket}`, this.options.replicas);
+    }
   }
 
   async joinBucket(): Promise<KV> {
-    return (this.join ??= await new Kvm(this.js).create(this.names.joinBucket, {
-      history: 1,
-      ttl: this.options.resultTtl * 1000,
-      storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
-    }));
+    return (this.join ??= await placing(this.names.joinBucket, this.createReplicas, () =>
+      new Kvm(this.js).create(this.names.joinBucket, {
+        history: 1,
+        ttl: this.options.resultTtl * 1000,
+        storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
+        replicas: this.createReplicas,
+      }),
+    ));
   }
 
   async payloadStore(): Promise<ObjectStore> {
-    return (this.payloads ??= await new Objm(this.js).create(this.names.payloadBucket, {
-      ttl: nanos(this.options.resultTtl * 1000),
-      storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
-    }));
+    return (this.payloads ??= await placing(this.names.payloadBucket, this.createReplicas, () =>
+      new Objm(this.js).create(this.names.payloadBucket, {
+        ttl: nanos(this.options.resultTtl * 1000),
+        storage: this.options.storage === "memory" ? StorageType.Memory : StorageType.File,
+        replicas: this.createReplicas,
+      }),
+    ));
   }
 
   /** Encodes a body; moves it to the object store when it would not fit in a message. */
@@ -250,8 +387,8 @@ export class InstanceBus {
     let headers: MsgHdrs | undefined;
     if (trace) writeTrace(trace, (headers = natsHeaders()));
     const body = this.encodeText(json, `work/${msgId}`);
-    if (body instanceof Promise) return body.then((b) => this.publisher.publish(subject, b, { msgId, headers }));
-    return this.publisher.publish(subject, body, { msgId, headers });
+    if (body instanceof Promise) return body.then((b) => this.store(subject, b, { msgId, headers }));
+    return this.store(subject, body, { msgId, headers });
   }
 
   /** Publishes one task's message to `node`. */
@@ -273,7 +410,7 @@ export class InstanceBus {
   async publishResult(record: ResultRecord): Promise<boolean> {
     const body = await this.encodeBody(record, `result/${record.id}`);
     try {
-      await this.publisher.publish(this.names.resultSubject(record.id), body);
+      await this.store(this.names.resultSubject(record.id), body);
     } catch (err) {
       if (!(err instanceof PublishRejectedError && err.errCode === ERR.maxMsgsPerSubject)) throw err;
       // Already recorded (the task ran again, e.g. after a resubmission outside the duplicate window).
@@ -302,9 +439,12 @@ export class InstanceBus {
   }
 
   /** The message holding a task's recorded result, as stored. */
-  private storedResult(taskId: string) {
+  private async storedResult(taskId: string) {
+    const query = { last_by_subj: this.names.resultSubject(taskId) };
     // Direct get: answered by any server holding the stream, without a round through the stream leader's API.
-    return this.jsm.direct.getMessage(this.names.resultsStream, { last_by_subj: this.names.resultSubject(taskId) });
+    // In a cluster that may be a replica a little behind the others; so a miss is asked of the leader, which
+    // has every result whose recording was acknowledged.
+    return (await this.jsm.direct.getMessage(this.names.resultsStream, query)) ?? (await this.jsm.streams.getMessage(this.names.resultsStream, query));
   }
 
   /**
@@ -358,7 +498,27 @@ export class InstanceBus {
     await this.joinBucket();
     let headers: MsgHdrs | undefined;
     if (revision !== undefined) (headers = natsHeaders()).set("Nats-Expected-Last-Subject-Sequence", String(revision));
-    await this.publisher.publish(`$KV.${this.names.joinBucket}.${key}`, body, { headers });
+    await this.store(`$KV.${this.names.joinBucket}.${key}`, body, { headers });
+  }
+
+  /** A publish through the pipelined publisher, repeated while JetStream does not confirm it (BusOptions.storeRetry). */
+  private store(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<StoredAck> {
+    const first = this.publisher.publish(subject, data, options);
+    // The common case costs no more than the publish: the repeating is only set up on a failure.
+    return this.options.storeRetry > 0 ? first.catch((err: unknown) => this.storeAgain(err, subject, data, options)) : first;
+  }
+
+  private async storeAgain(err: unknown, subject: string, data: Uint8Array, options: PublishOptions): Promise<StoredAck> {
+    const giveUpAt = Date.now() + this.options.storeRetry * 1000;
+    for (let attempt = 0; ; attempt++) {
+      if (!(err instanceof PublishUnconfirmedError) || Date.now() >= giveUpAt || this.nc.isClosed()) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      try {
+        return await this.publisher.publish(subject, data, options);
+      } catch (again) {
+        err = again;
+      }
+    }
   }
 
   /** Marks a join done (after its message is out), so a redelivered input cannot start it again. */
@@ -371,14 +531,18 @@ export class InstanceBus {
    * operator's `<namespace>_<name>`) that leads clients to this instance.
    */
   async publishDescriptor(d: GraphDescriptor, as: string = this.names.instance): Promise<void> {
-    const kv = await new Kvm(this.js).create(GRAPHS_BUCKET, { history: 1 });
+    const kv = await sharedBucket(this.nc, GRAPHS_BUCKET, this.options.replicas);
     await kv.put(namesFor(as).stream, encodeJson(d));
   }
 
   /** The descriptor of `instanceId`, as published by a runner, or undefined. */
   static async readDescriptor(nc: NatsConnection, instanceId: string): Promise<GraphDescriptor | undefined> {
     const kv = await descriptorBucket(nc);
-    const e = await kv?.get(namesFor(instanceId).stream).catch(() => null);
+    const e = await kv?.get(namesFor(instanceId).stream).catch((err: unknown) => {
+      // No answer is not "no descriptor": let the caller try again.
+      if (isUnavailable(err)) throw err;
+      return null;
+    });
     return e && e.operation === "PUT" ? decodeJson<GraphDescriptor>(e.value) : undefined;
   }
 
@@ -426,9 +590,23 @@ export class InstanceBus {
   }
 }
 
+/**
+ * Opens (creating when missing) a bucket shared by every instance (descriptors, rate limits), with `replicas`
+ * copies when given: a runner brings an existing bucket to that count, as it does its instance's streams.
+ */
+export async function sharedBucket(nc: NatsConnection, bucket: string, replicas: number | undefined): Promise<KV> {
+  const js = jetstream(nc);
+  const kv = await placing(bucket, replicas ?? 1, () => new Kvm(js).create(bucket, { history: 1, replicas: replicas ?? 1 }));
+  await matchReplicas(await jetstreamManager(nc), `KV_${bucket}`, replicas);
+  return kv;
+}
+
 /** The bucket where runners publish instance descriptors; undefined when it cannot be opened. */
 function descriptorBucket(nc: NatsConnection): Promise<KV | undefined> {
-  return new Kvm(jetstream(nc)).open(GRAPHS_BUCKET).catch(() => undefined);
+  return new Kvm(jetstream(nc)).open(GRAPHS_BUCKET).catch((err: unknown) => {
+    if (isUnavailable(err)) throw err;
+    return undefined;
+  });
 }
 
 export { RESULT_NODE };

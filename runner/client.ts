@@ -5,7 +5,7 @@ import { DeliverPolicy, type ConsumerMessages, type JsMsg, type OrderedPushConsu
 import type { Tracer } from "@opentelemetry/api";
 import { otelApi } from "../core/otel.ts";
 import { UnknownGraphError, selectInstance, taskIdOf, type GraphInstance, type TaskOutcome } from "../core/index.ts";
-import { InstanceBus, describe, type BusOptions, type GraphDescriptor } from "./bus.ts";
+import { InstanceBus, describe, whileUnavailable, type BusOptions, type GraphDescriptor } from "./bus.ts";
 import { batchId, type ResultRecord, type WorkEnvelope } from "./envelope.ts";
 import { taskIdOfToken } from "./naming.ts";
 import { carrierOf, type TraceCarrier } from "./tracecontext.ts";
@@ -62,6 +62,9 @@ interface Watch {
    */
   unclaimed: Map<string, TaskOutcome | undefined>;
 }
+
+/** How often a client asks after the consumers it reads results with (see checkReaders). */
+const READER_CHECK_MS = 2_000;
 
 /** How many submitted tasks (and their results) a client keeps for a later `result()` call. */
 const UNCLAIMED_LIMIT = 50_000;
@@ -165,13 +168,15 @@ export class JobChainClient {
   private watch(graph: string): Promise<Watch> {
     let w = this.watches.get(graph);
     if (!w) {
-      w = (async () => {
+      w = whileUnavailable(async () => {
         const descriptor = await this.descriptorFor(graph);
         // A graph from the configuration may have no streams yet (no runner has started): create them, so its
         // tasks are accepted and wait for runners. A graph that runners published has them already.
-        const bus = await InstanceBus.open(this.options.nc, descriptor.id, this.options.bus, this.options.graphs ? { nodes: [], update: false } : undefined);
-        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), unclaimed: new Map() };
-      })();
+        // Submissions repeat on their own terms (submitRetrySeconds), so the bus does not repeat them as well.
+        const options: BusOptions = { ...this.options.bus, storeRetry: 0 };
+        const bus = await InstanceBus.open(this.options.nc, descriptor.id, options, this.options.graphs ? { nodes: [], update: false } : undefined);
+        return { bus, descriptor, recorded: undefined, subscription: undefined, started: undefined, waiters: new Map(), unclaimed: new Map() } as Watch;
+      }, this.options.submitRetrySeconds ?? 60);
       w.catch(() => this.watches.delete(graph));
       this.watches.set(graph, w);
     }
@@ -197,10 +202,13 @@ export class JobChainClient {
       // After a reconnection (perhaps to a restarted server, which has forgotten the ordered consumers), reading
       // starts afresh, and then every awaited task is looked up: a result recorded before the new consumer
       // exists is found by the lookup, one recorded after it arrives through the consumer.
-      this.onReconnect(async () => {
-        await this.followRecorded(w);
-        for (const id of w.waiters.keys()) void this.lookUp(w, id);
-      });
+      this.onReconnect(
+        async () => {
+          await this.followRecorded(w);
+          for (const id of w.waiters.keys()) void this.lookUp(w, id);
+        },
+        () => w.recorded,
+      );
     })();
     return w.started;
   }
@@ -225,26 +233,69 @@ export class JobChainClient {
     if (before) await stopReading(before);
   }
 
-  /** Reconnections so far: a result recorded while reading was being restarted is only found by a lookup. */
+  /**
+   * Restarts of reading so far (after reconnections, or a reader found gone): a result recorded while reading was
+   * being restarted is only found by a lookup.
+   */
   private reconnects = 0;
-  /** What starts afresh after a reconnection: the reading of each followed instance and of each `results()`. */
-  private readonly reconnectHooks = new Set<() => Promise<void>>();
+  /**
+   * What starts afresh after a reconnection: the reading of each followed instance and of each `results()`, with
+   * the reader each one uses now.
+   */
+  private readonly reconnectHooks = new Map<() => Promise<void>, { run: () => Promise<void>; reading: () => Reading | undefined }>();
   private reconnectWatch = false;
+  private readerCheck: NodeJS.Timeout | undefined;
+  /** Consecutive failed checks of each reader. */
+  private readonly readerFailures = new WeakMap<Reading, number>();
 
-  /** Runs `hook` after every reconnection until the returned function removes it. */
-  private onReconnect(hook: () => Promise<void>): () => void {
-    this.reconnectHooks.add(hook);
+  /** Runs `hook` after every reconnection, and when `reading()` is found gone, until the returned function removes it. */
+  private onReconnect(hook: () => Promise<void>, reading: () => Reading | undefined): () => void {
+    // One restart at a time per reader: a reconnection and a failed check may both ask for one.
+    let last: Promise<void> = Promise.resolve();
+    const run = (): Promise<void> => (last = last.then(hook, hook));
+    this.reconnectHooks.set(hook, { run, reading });
     if (!this.reconnectWatch) {
       this.reconnectWatch = true;
       void (async () => {
         for await (const s of this.options.nc.status()) {
           if (s.type !== "reconnect") continue;
           this.reconnects++;
-          for (const h of this.reconnectHooks) await this.retrying(h).catch(() => undefined);
+          for (const h of this.reconnectHooks.values()) await this.retrying(h.run).catch(() => undefined);
         }
       })();
+      // In a cluster a reader's consumer (one copy, in the memory of one server) dies with its server while this
+      // client stays connected to another: no reconnection tells of it, and nats.js would notice only after two
+      // missed 30-s heartbeats. Asking after it every 2 s finds it gone within a few seconds.
+      let checking = false;
+      this.readerCheck = setInterval(() => {
+        if (checking || this.closed) return;
+        checking = true;
+        void this.checkReaders().finally(() => (checking = false));
+      }, READER_CHECK_MS);
+      this.readerCheck.unref();
     }
     return () => this.reconnectHooks.delete(hook);
+  }
+
+  /** Starts afresh every reader whose consumer could not be found (or asked after) twice in a row. */
+  private async checkReaders(): Promise<void> {
+    for (const [hook, { run, reading }] of this.reconnectHooks) {
+      const r = reading();
+      if (!r) continue;
+      let ok: boolean;
+      try {
+        const info = await r.consumer.info();
+        ok = !info.cluster || Boolean(info.cluster.leader);
+      } catch {
+        ok = false;
+      }
+      const failures = ok ? 0 : (this.readerFailures.get(r) ?? 0) + 1;
+      this.readerFailures.set(r, failures);
+      if (failures >= 2 && !this.closed && this.reconnectHooks.has(hook)) {
+        this.reconnects++;
+        await this.retrying(run).catch(() => undefined);
+      }
+    }
   }
 
   /**
@@ -495,7 +546,7 @@ export class JobChainClient {
       reading = await readResults(w.bus, last > 0 ? { opt_start_seq: last + 1 } : { opt_start_time: since.toISOString() }, take);
       await stopReading(before);
     };
-    const stopResuming = this.onReconnect(resume);
+    const stopResuming = this.onReconnect(resume, () => reading);
     const onAbort = (): void => wake?.();
     signal?.addEventListener("abort", onAbort);
     try {
@@ -517,6 +568,7 @@ export class JobChainClient {
   /** Stops following results. The connection is left to the caller. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.readerCheck);
     for (const w of this.watches.values()) {
       try {
         const watch = await w;

@@ -102,6 +102,11 @@ export function connectionOptions(o: NatsOptions): ConnectionOptions {
     // Keep trying through a server restart: work in flight is safe in JetStream and resumes when it is back.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // A server that stalls (a paused process, a cut-off machine) keeps its sockets open: only unanswered pings
+    // tell. nats.js' defaults (2 min, 2 pings) leave a client on it for up to 6 min; this moves it to another
+    // server of a cluster after about 30 s.
+    pingInterval: 10_000,
+    maxPingOut: 3,
     waitOnFirstConnect: o.waitForServer ?? false,
     timeout: 10_000,
     // Async stack traces cost an Error with a captured stack on every publish: half the client's publish path.

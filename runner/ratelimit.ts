@@ -1,9 +1,9 @@
 // Rate limits shared by every replica: a token bucket per key in a JetStream KV bucket, updated with
 // compare-and-set. Each acquire is one read and one conditional write; contention only costs retries.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { systemClock, type RateLimitPolicy, type RateLimiterSource } from "../core/index.ts";
+import { sharedBucket } from "./bus.ts";
 import { decodeJson, encodeJson } from "./envelope.ts";
 import { RATELIMIT_BUCKET } from "./naming.ts";
 
@@ -55,8 +55,9 @@ export class SharedRateLimiter {
 export class SharedRateLimiters implements RateLimiterSource {
   private readonly kv: Promise<KV>;
   private readonly byKey = new Map<string, SharedRateLimiter>();
-  constructor(nc: NatsConnection) {
-    this.kv = new Kvm(jetstream(nc)).create(RATELIMIT_BUCKET, { history: 1 });
+  /** `replicas`: copies of the bucket in a cluster (see BusOptions.replicas). */
+  constructor(nc: NatsConnection, replicas?: number | undefined) {
+    this.kv = sharedBucket(nc, RATELIMIT_BUCKET, replicas);
     this.kv.catch(() => undefined);
   }
   get(policy: RateLimitPolicy, ownKey: string): SharedRateLimiter {

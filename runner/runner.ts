@@ -17,7 +17,7 @@ import {
   type TaskErrorInfo,
   type TaskOutcome,
 } from "../core/index.ts";
-import { InstanceBus, describe, type BusOptions } from "./bus.ts";
+import { InstanceBus, describe, isCreationRace, whileUnavailable, type BusOptions } from "./bus.ts";
 import { decodeJson, isBatch, isWorkBody, tasksOf, type NodeProgress, type ResultRecord, type WorkBatch, type WorkEnvelope } from "./envelope.ts";
 import { Forwarder } from "./forwarder.ts";
 import { releaseMemory, watchIdle, type IdleWatch } from "./idle-memory.ts";
@@ -58,6 +58,12 @@ export interface RunnerOptions {
    */
   releaseMemoryAfterIdleMs?: number | undefined;
 }
+
+/**
+ * Seconds a runner's start keeps trying while JetStream cannot answer (a cluster that is still electing its
+ * leaders, or busy creating the streams of several runners starting at once).
+ */
+const START_RETRY_SECONDS = 120;
 
 interface RegionRuntime {
   region: Region;
@@ -121,7 +127,7 @@ export class Runner {
     this.logger = options.logger ?? createLogger({ name: "jobchain-runner" });
     this.semaphore = new Semaphore(options.concurrency ?? 256);
     this.taskSlots = new Semaphore(options.concurrency ?? 256);
-    this.limiters = new SharedRateLimiters(options.nc);
+    this.limiters = new SharedRateLimiters(options.nc, options.bus?.replicas);
     this.outbox = outboxFor(options.nc);
   }
 
@@ -142,8 +148,8 @@ export class Runner {
     for (const graph of graphs) {
       const served = new Set(servedNodes(graph, { nodes: this.options.nodes, pool: this.options.pool }));
       if (served.size === 0) continue;
-      const bus = await InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true });
-      await bus.publishDescriptor(describe(graph));
+      const bus = await whileUnavailable(() => InstanceBus.open(nc, graph.id, this.options.bus, { nodes: [...served], update: true }), START_RETRY_SECONDS, this.startRetry, isCreationRace);
+      await whileUnavailable(() => bus.publishDescriptor(describe(graph)), START_RETRY_SECONDS, this.startRetry, isCreationRace);
       const forwarder = new Forwarder(
         {
           publish: (to, body, msgId, task) => bus.publishWorkText(to, body, msgId, task?.trace),
@@ -183,7 +189,7 @@ export class Runner {
           },
         }),
       );
-      for (const node of rt.served) await this.consume(rt, node);
+      for (const node of rt.served) await whileUnavailable(() => this.consume(rt, node), START_RETRY_SECONDS, this.startRetry, isCreationRace);
     }
     this.consuming = true;
     const idleMs = this.options.releaseMemoryAfterIdleMs ?? 30_000;
@@ -195,6 +201,11 @@ export class Runner {
     this.logger.info({ served: this.served }, "runner consuming");
   }
 
+  /** Logs a start-up step that JetStream could not answer yet (it is tried again). */
+  private readonly startRetry = (err: unknown): void => {
+    this.logger.warn({ err: (err as Error)?.message }, "JetStream not available yet (a cluster electing leaders?): trying again");
+  };
+
   /** The port /metrics is served on, when enabled. */
   get metricsPort(): number | undefined {
     const a = this.server?.address();
@@ -204,7 +215,10 @@ export class Runner {
   private async consume(rt: InstanceRuntime, node: string): Promise<void> {
     const consumer = await rt.bus.js.consumers.get(rt.bus.names.stream, rt.bus.names.consumer(node));
     const max = Math.max(1, Math.min(1000, this.semaphore.capacity));
-    const messages = await consumer.consume({ max_messages: max });
+    // Pull requests live in the consumer's leader only: when a server dies with the leadership, the new leader
+    // knows nothing of them, and nothing arrives until the client notices two missed heartbeats (half `expires`
+    // apart) and pulls again. 5 s instead of nats.js' 30 s bounds that wait; an idle runner pulls every 5 s.
+    const messages = await consumer.consume({ max_messages: max, expires: 5_000 });
     this.consumers.push(messages);
     this.loops.push(
       (async () => {

@@ -58,7 +58,7 @@ const READY_MS = 20_000;
 const fmtUs = (ms: number) => `${fmtInt(ms * 1000)} µs`;
 
 /** Instances of the same 3-job linear Echo graph, one per layout, so each starts from empty consumers. */
-const CONFIG = `jobs:
+export const CONFIG = `jobs:
   a: {type: Echo}
   b: {type: Echo}
   c: {type: Echo}
@@ -79,7 +79,7 @@ graphs:
 
 // ---- driving the client ------------------------------------------------------------------------------------------
 
-interface Phase {
+export interface Phase {
   completed: number;
   failed: number;
   ms: number;
@@ -94,7 +94,7 @@ interface Phase {
  * Runs tasks through one JobChainClient the way an application does: `run()` per task (submit, then await the
  * task's result, which the client receives on its subscription to the instance's result subjects).
  */
-class Driver {
+export class Driver {
   readonly client: JobChainClient;
   readonly graph: string;
   private completed = 0;
@@ -220,8 +220,8 @@ class Driver {
 
 // ---- runner processes --------------------------------------------------------------------------------------------
 
-async function startRunners(
-  server: NatsServerHandle,
+export async function startRunners(
+  server: { url: string },
   config: string,
   graph: string,
   nodeSets: (string | undefined)[],
@@ -320,7 +320,7 @@ function phaseTrouble(phases: Phase[]): string {
 // ---- the engine's own time ---------------------------------------------------------------------------------------
 
 /** p50 of one task through the same 3 Echo jobs in an embedded chain, one at a time (what is not NATS). */
-async function engineTime(config: string): Promise<number> {
+export async function engineTime(config: string): Promise<number> {
   const { config: cfg, registry } = await loadConfig(config);
   const chain = new JobChain(instantiate(cfg, registry).filter((g) => g.id === "per_job"));
   const lat: number[] = [];

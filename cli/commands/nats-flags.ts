@@ -19,12 +19,17 @@ export const busFlags = {
   "ack-wait": { type: "string" },
   "max-deliver": { type: "string" },
   "duplicate-window": { type: "string" },
+  replicas: { type: "string" },
 } as const;
 
 export const NATS_USAGE = `NATS connection (each also read from JOBCHAIN_NATS_URL, _USER, _PASSWORD, _TOKEN, _CREDS, _NKEY, _TLS_CA, _TLS_CERT, _TLS_KEY):
   --nats URL            server URL(s), comma separated (default nats://127.0.0.1:4222)
   --nats-user U --nats-password P | --nats-token T | --nats-creds FILE | --nats-nkey FILE
   --nats-tls-ca FILE --nats-tls-cert FILE --nats-tls-key FILE`;
+
+/** The flag of busFlags that matters beyond one server. */
+export const REPLICAS_USAGE = `  --replicas N          copies JetStream keeps of each stream and bucket (1, 3 or 5; default 1, JOBCHAIN_NATS_REPLICAS):
+                        3 on a three-server cluster, so the loss of any one server loses and stops nothing`;
 
 type Values = Partial<Record<keyof typeof natsFlags | keyof typeof busFlags, string | undefined>>;
 
@@ -50,6 +55,20 @@ function seconds(flag: string, value: string | undefined): number | undefined {
   return n;
 }
 
+/** --replicas, else $JOBCHAIN_NATS_REPLICAS; undefined when neither is set (see BusOptions.replicas). */
+export function replicasOption(value: string | undefined, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = value ?? env.JOBCHAIN_NATS_REPLICAS;
+  if (text === undefined || text === "") return undefined;
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 5)) {
+    throw new UsageError(
+      `${value !== undefined ? "--replicas" : "JOBCHAIN_NATS_REPLICAS"} must be an integer from 1 to 5, got '${text}'`,
+      "1 for one NATS server, 3 for a three-server JetStream cluster",
+    );
+  }
+  return n;
+}
+
 export function busOptions(v: Values): BusOptions {
   const maxDeliver = v["max-deliver"] === undefined ? undefined : Number(v["max-deliver"]);
   if (maxDeliver !== undefined && !(Number.isInteger(maxDeliver) && maxDeliver >= 1)) {
@@ -59,6 +78,7 @@ export function busOptions(v: Values): BusOptions {
     ackWait: seconds("ack-wait", v["ack-wait"]),
     maxDeliver,
     duplicateWindow: seconds("duplicate-window", v["duplicate-window"]),
+    replicas: replicasOption(v.replicas),
   };
 }
 

@@ -3,7 +3,7 @@ import { JobChainClient } from "../../runner/index.ts";
 import { parse } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { BufferedWriter, outcomeLine } from "../output.ts";
-import { NATS_USAGE, connectFromFlags, natsFlags } from "./nats-flags.ts";
+import { NATS_USAGE, connectFromFlags, natsFlags, replicasOption } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain results [CONFIG] --graph ID (--id TASK... [--wait S] | --follow) [--nats URL]
 
@@ -33,7 +33,8 @@ export async function results(argv: string[]): Promise<number> {
   if (!(wait >= 0)) throw new UsageError(`--wait must be a number of seconds, got '${values.wait}'`);
   const graphs = positionals[0] !== undefined ? resolveConfig(readConfigSources(positionals[0])).instances : undefined;
   const nc = await connectFromFlags(values, `jobchain-results-${process.pid}`);
-  const client = new JobChainClient({ nc, graphs });
+  // With CONFIG, the instance's streams are created when missing: with the replicas of JOBCHAIN_NATS_REPLICAS.
+  const client = new JobChainClient({ nc, graphs, bus: { replicas: replicasOption(undefined) } });
   const out = new BufferedWriter(process.stdout);
   try {
     const graph = await client.resolveGraph(values.graph);

@@ -4,10 +4,11 @@ import { Runner, writeRunnerReport } from "../../runner/index.ts";
 import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { ABANDON_GRACE_MS, configFlags, loadFromArgs, warnAbandoned } from "./common.ts";
-import { NATS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
+import { NATS_USAGE, REPLICAS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain runner [CONFIG] [--graph ID]... [--nodes a,b | --pool NAME] [--nats URL] [--concurrency N]
                        [--forward-batch N] [--metrics-port P] [--jobs DIR]... [--ack-wait S] [--max-deliver N] [--drain-timeout S]
+                       [--replicas N]
 
 Serves graph nodes over NATS JetStream until SIGTERM or SIGINT, then drains: stops pulling, finishes (or hands
 back) the messages in hand, and exits 0. Several runners may serve the same nodes (replicas) or different ones.
@@ -21,7 +22,8 @@ back) the messages in hand, and exits 0. Several runners may serve the same node
   --max-deliver N   deliveries before a message's task is failed (default 5)
   --drain-timeout S seconds to finish the messages in hand after SIGTERM before handing them back (default 30)
   --jobs DIR        more job classes (repeatable); <CONFIG>/jobs/ is always loaded
-${NATS_USAGE}`;
+${NATS_USAGE}
+${REPLICAS_USAGE}`;
 
 export async function runner(argv: string[]): Promise<number> {
   const { values, positionals } = parse("runner", argv, {
@@ -90,6 +92,10 @@ export async function runner(argv: string[]): Promise<number> {
     bus,
     tracer: tracing?.tracer,
     metricsPort,
+  }).catch(async (err: unknown) => {
+    // An open connection would keep the process alive after the error is reported.
+    await nc.close().catch(() => undefined);
+    throw err;
   });
   if (reportKey) await writeRunnerReport(nc, reportKey, { ok: true, served: r.served, host: hostname(), at: Date.now() }).catch(() => undefined);
   process.stderr.write(`jobchain runner: serving ${r.served.join(", ")}${r.metricsPort !== undefined ? `; metrics on :${r.metricsPort}/metrics` : ""}\n`);

@@ -6,7 +6,7 @@ import { EXIT, UsageError } from "../errors.ts";
 import { parseInlineInputs, readInputs } from "../inputs.ts";
 import { BufferedWriter } from "../output.ts";
 import { outputFormat } from "./common.ts";
-import { NATS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
+import { NATS_USAGE, REPLICAS_USAGE, busFlags, busOptions, connectFromFlags, natsFlags } from "./nats-flags.ts";
 
 export const usage = `usage: jobchain submit [CONFIG] --graph ID [--input JSON]... [--inputs FILE|-] [--nats URL] [--no-wait]
                        [--timeout S] [--format jsonl|pretty]
@@ -19,7 +19,8 @@ publish. Tasks with an 'id' keep it; submitting an id again within the duplicate
   --window N      tasks awaiting results at once (default 10000)
   --batch N       send up to N tasks submitted together in one message (fewer JetStream operations per task;
                   a repeated submission is then recognised per batch, not per task; results stay exactly once)
-${NATS_USAGE}`;
+${NATS_USAGE}
+${REPLICAS_USAGE}`;
 
 export async function submit(argv: string[]): Promise<number> {
   const { values, positionals } = parse("submit", argv, {

@@ -49,7 +49,7 @@ export interface StartNatsOptions {
 
 /** Options to pass to `connect()` from @nats-io/transport-node (servers plus credentials). */
 export interface NatsConnectOptions {
-  servers: string;
+  servers: string | string[];
   user?: string;
   pass?: string;
   token?: string;
@@ -87,6 +87,14 @@ export interface NatsServerHandle {
    * the same port and store dir and waits until it accepts connections. Also starts a server after kill().
    */
   restart(opts?: { kill?: boolean }): Promise<void>;
+  /**
+   * SIGSTOP: the process freezes with its sockets open, like a server stalled by its machine (clients and other
+   * servers see silence, not a closed connection). `resume()` (SIGCONT) lets it go on.
+   */
+  pause(): void;
+  resume(): void;
+  /** Whether the process is paused. */
+  readonly paused: boolean;
   /** stop(), for `await using nats = await startNats()`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -351,10 +359,14 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     }
   };
 
+  let paused = false;
   const stopProcess = async (signal: NodeJS.Signals, timeoutMs = 10_000): Promise<void> => {
     const child = state.child;
     if (!child) return;
     child.kill(signal);
+    // A paused process acts on SIGTERM only once it runs again.
+    if (paused) child.kill("SIGCONT");
+    paused = false;
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     await exited;
     clearTimeout(timer);
@@ -398,6 +410,19 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     get running() {
       return state.child !== undefined;
     },
+    get paused() {
+      return paused;
+    },
+    pause() {
+      if (!state.child) throw new Error("pause(): the server is not running");
+      state.child.kill("SIGSTOP");
+      paused = true;
+    },
+    resume() {
+      if (!state.child || !paused) return;
+      state.child.kill("SIGCONT");
+      paused = false;
+    },
     log: () => logBuf,
     async stop(timeout?: number) {
       if (stopped) return;
@@ -412,6 +437,151 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
       if (stopped) throw new Error("restart() after stop(): start a new server instead");
       await stopProcess(r?.kill ? "SIGKILL" : "SIGTERM");
       await launch(false);
+    },
+    [Symbol.asyncDispose]() {
+      return handle.stop();
+    },
+  };
+  return handle;
+}
+
+// ---- a JetStream cluster ---------------------------------------------------------------------------------------
+
+export interface StartNatsClusterOptions {
+  /** Servers in the cluster (default 3). */
+  size?: number;
+  /** Cluster name (default "jobchain-test"); the servers are `<name>-0`, `<name>-1`, ... */
+  name?: string;
+  /** Extra lines appended to every server's config. */
+  extraConfig?: string;
+  /** Copy the servers' logs to stderr (default: env JOBCHAIN_NATS_LOG=1). */
+  log?: boolean;
+  /** How long to wait for the cluster to elect its JetStream meta leader, ms (default 60000). */
+  readyTimeoutMs?: number;
+}
+
+export interface NatsClusterHandle {
+  /** The servers, in order; each is a full NatsServerHandle (kill, restart, pause, resume, log, ...). */
+  readonly servers: readonly NatsServerHandle[];
+  /** Every server's URL, comma separated, as `--nats` and JOBCHAIN_NATS_URL take it. */
+  readonly url: string;
+  readonly urls: readonly string[];
+  /** Every server, for `connect()`. */
+  readonly connectOptions: NatsConnectOptions & { servers: string[] };
+  readonly name: string;
+  /** The server named `serverName` (as JetStream reports leaders), or undefined. */
+  server(serverName: string): NatsServerHandle | undefined;
+  /**
+   * Resolves with the meta leader's name once every running (and not paused) server is JetStream-healthy
+   * (`/healthz`: the meta group formed and every stream and consumer it holds is current) and they agree on the
+   * leader. Use it after a start, a restart or a resume before the next fault.
+   */
+  waitHealthy(timeoutMs?: number): Promise<string>;
+  /** The server leading `stream` now (undefined while it has no leader), asked of the cluster over NATS. */
+  streamLeader(stream: string): Promise<NatsServerHandle | undefined>;
+  /** Stops every server and removes their temp dirs. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface Jsz {
+  meta_cluster?: { leader?: string; cluster_size?: number };
+}
+
+async function monitorJson<T>(server: NatsServerHandle, pathAndQuery: string): Promise<{ status: number; body: T } | undefined> {
+  if (!server.monitorUrl || !server.running || server.paused) return undefined;
+  try {
+    const res = await fetch(`${server.monitorUrl}${pathAndQuery}`, { signal: AbortSignal.timeout(2000) });
+    return { status: res.status, body: (await res.json()) as T };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts `size` nats-servers on loopback as one JetStream cluster (routes between all of them, JetStream with
+ * file storage on each, free ports, a temp dir each) and resolves once it has a meta leader and every server is
+ * healthy. Each server is killed on exit like a single one.
+ */
+export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Promise<NatsClusterHandle> {
+  const size = opts.size ?? 3;
+  const name = opts.name ?? "jobchain-test";
+  for (let attempt = 1; ; attempt++) {
+    // Ports are picked up front: every server's routes name every other server's cluster port.
+    const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort(), monitor: await freePort() })));
+    const routes = ports.map((p) => `"nats-route://${HOST}:${p.route}"`).join(", ");
+    const started = await Promise.allSettled(
+      ports.map((p, i) =>
+        startNats({
+          port: p.client,
+          monitor: p.monitor,
+          serverName: `${name}-${i}`,
+          log: opts.log,
+          extraConfig: [`cluster {`, `  name: ${q(name)}`, `  listen: ${q(`${HOST}:${p.route}`)}`, `  routes: [${routes}]`, `}`, opts.extraConfig ?? ""].join("\n"),
+        }),
+      ),
+    );
+    const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      await Promise.all(servers.map((s) => s.stop()));
+      // Another process may have taken a port picked above before the server bound it.
+      if (/address already in use/i.test(String(failed.reason?.message)) && attempt < 5) continue;
+      throw failed.reason;
+    }
+    const cluster = clusterHandle(name, servers);
+    try {
+      await cluster.waitHealthy(opts.readyTimeoutMs ?? 60_000);
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+}
+
+function clusterHandle(name: string, servers: NatsServerHandle[]): NatsClusterHandle {
+  const urls = servers.map((s) => s.url);
+  const handle: NatsClusterHandle = {
+    servers,
+    urls,
+    url: urls.join(","),
+    connectOptions: { servers: [...urls] },
+    name,
+    server: (serverName) => servers.find((_, i) => `${name}-${i}` === serverName),
+    async waitHealthy(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = "no answer yet";
+      for (;;) {
+        const up = servers.filter((s) => s.running && !s.paused);
+        const health = await Promise.all(up.map((s) => monitorJson<{ status?: string; error?: string }>(s, "/healthz")));
+        const jsz = await Promise.all(up.map((s) => monitorJson<Jsz>(s, "/jsz")));
+        const leaders = new Set(jsz.map((j) => j?.body.meta_cluster?.leader ?? ""));
+        const healthy = health.every((h) => h?.status === 200 && h.body.status === "ok");
+        const [leader] = leaders;
+        if (up.length > 0 && healthy && leaders.size === 1 && leader) return leader;
+        last = `health ${health.map((h) => h?.body.error ?? h?.body.status ?? "no answer").join(" | ")}; meta leaders ${[...leaders].map((l) => l || "none").join(", ")}`;
+        if (Date.now() > deadline) {
+          throw new Error(`the NATS cluster '${name}' was not healthy within ${timeoutMs} ms (${last}):\n${up.map((s) => s.log().slice(-1500)).join("\n---\n")}`);
+        }
+        await sleep(100);
+      }
+    },
+    async streamLeader(stream) {
+      // Imported here: the single-server harness has no client dependency.
+      const { connect } = await import("@nats-io/transport-node");
+      const { jetstreamManager } = await import("@nats-io/jetstream");
+      const up = servers.filter((s) => s.running && !s.paused).map((s) => s.url);
+      const nc = await connect({ servers: up, reconnect: false, timeout: 5000 });
+      try {
+        const info = await (await jetstreamManager(nc, { timeout: 5000 })).streams.info(stream);
+        return info.cluster?.leader ? handle.server(info.cluster.leader) : undefined;
+      } finally {
+        await nc.close();
+      }
+    },
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
     },
     [Symbol.asyncDispose]() {
       return handle.stop();
