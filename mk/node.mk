@@ -1,0 +1,37 @@
+# A real single-node Kubernetes for the node tests and `make cluster-up` (test/harness/node.ts):
+#   node-packages    Debian's containerd, runc, CNI plugins, iptables/nftables, conntrack, debootstrap, docker.io
+#   node-components  kubelet, kube-proxy, kube-controller-manager, kube-scheduler, kubectl, CoreDNS, crictl, pause,
+#                    built once into $(JOBCHAIN_CACHE_DIR)/node/<versions>/bin (scripts/node/build.sh)
+#   images           the image archives the node imports: base, pause, nats-server, the project (scripts/images/)
+#   image            the project image only, also loaded into a running node
+# Where containers cannot run (not root, no overlayfs or cgroups) nothing is prepared and the node suites are
+# reported as skipped with the reason. See docs/testing.md "Local node".
+NODE_CAN_RUN := $(shell scripts/node/can-run.sh >/dev/null 2>&1 && echo yes)
+NODE_WHY_NOT := $(shell scripts/node/can-run.sh 2>/dev/null)
+
+TEST_PREREQS += node-prereqs
+BENCH_PREREQS += node-prereqs
+
+.PHONY: node-packages node-components images image node-prereqs
+node-packages: ## install Debian's containerd, runc, CNI plugins, iptables, debootstrap, docker.io (root)
+	@scripts/node/packages.sh
+
+node-components: controlplane ## build the node's kubelet, kube-proxy, controller manager, scheduler, CoreDNS, crictl
+	@scripts/node/build.sh | tail -1
+
+images: node-packages node-components nats-server | $(NODE) ## build the node's images (base, pause, nats-server, project)
+	@scripts/images/build.sh all >/dev/null
+
+image: node-packages node-components | $(NODE) ## build the project image (Dockerfile) and load it into a running node
+	@scripts/images/build.sh project >/dev/null
+	@node test/harness/cluster.ts load-image jobchain
+
+ifeq ($(NODE_CAN_RUN),yes)
+node-prereqs: node-packages node-components images
+else
+node-prereqs:
+	@echo "node: no local node on this machine ($(NODE_WHY_NOT)); the node suites will be skipped" >&2
+endif
+
+# cluster-up starts the real node where it can run (test/harness/cluster.ts decides and says which).
+cluster-up: node-prereqs
