@@ -19,8 +19,21 @@ node-packages: ## install Debian's containerd, runc, CNI plugins, iptables, debo
 node-components: controlplane ## build the node's kubelet, kube-proxy, controller manager, scheduler, CoreDNS, crictl
 	@scripts/node/build.sh | tail -1
 
-images: node-packages node-components nats-server | $(NODE) ## build the node's images (base, pause, nats-server, project)
-	@scripts/images/build.sh all >/dev/null
+# Each archive is rebuilt when what goes into it changed (the Docker engine's layer cache keeps a rebuild short).
+IMAGE_ARCHIVES := $(JOBCHAIN_CACHE_DIR)/images/archives
+PROJECT_IMAGE_INPUTS := Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json \
+	$(SOURCES) $(shell find bin examples -type f 2>/dev/null)
+
+$(IMAGE_ARCHIVES)/base.tar: scripts/images/build.sh | node-packages $(NODE)
+	@scripts/images/build.sh base >/dev/null
+$(IMAGE_ARCHIVES)/pause.tar: scripts/images/pause/main.go | node-packages node-components
+	@scripts/images/build.sh pause >/dev/null
+$(IMAGE_ARCHIVES)/nats-server.tar: | node-packages nats-server
+	@scripts/images/build.sh nats >/dev/null
+$(IMAGE_ARCHIVES)/jobchain.tar: $(PROJECT_IMAGE_INPUTS) $(IMAGE_ARCHIVES)/base.tar | node-packages
+	@scripts/images/build.sh project >/dev/null
+
+images: $(addprefix $(IMAGE_ARCHIVES)/,base.tar pause.tar nats-server.tar jobchain.tar) ## build the node's images (base, pause, nats-server, project)
 
 image: node-packages node-components | $(NODE) ## build the project image (Dockerfile) and load it into a running node
 	@scripts/images/build.sh project >/dev/null

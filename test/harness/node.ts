@@ -221,6 +221,16 @@ function processStart(pid: number): string {
   }
 }
 
+/** Whether a process runs (a killed one whose parent has not reaped it yet is a zombie: not running). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 function ownerAlive(state: NodeState): boolean {
   return state.owner.since !== "" && processStart(state.owner.pid) === state.owner.since;
 }
@@ -234,7 +244,7 @@ export function nodeAlive(state: NodeState): boolean {
   if (ownerAlive(state)) return true;
   if (!state.owner.detached) return false;
   const { kubelet, containerd } = state.pids;
-  return kubelet !== undefined && containerd !== undefined && alive(kubelet) && alive(containerd);
+  return kubelet !== undefined && containerd !== undefined && running(kubelet) && running(containerd);
 }
 
 // ---- stop ----------------------------------------------------------------------------------------------------
