@@ -40,10 +40,11 @@ flock -n 8 || { log "another image build is running; waiting for it"; flock 8; }
 
 ENGINE_UP=
 engine() { [[ -n "$ENGINE_UP" ]] || { dockerd_start; ENGINE_UP=1; }; }
-TMPS=()
-cleanup() { [[ -z "$ENGINE_UP" ]] || dockerd_stop; rm -rf "${TMPS[@]}"; }
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/jobchain-image.XXXXXX")"
+cleanup() { [[ -z "$ENGINE_UP" ]] || dockerd_stop; rm -rf "$WORK"; }
 trap cleanup EXIT
-tmpdir() { local d; d="$(mktemp -d "${TMPDIR:-/tmp}/jobchain-image.XXXXXX")"; TMPS+=("$d"); echo "$d"; }
+# (called in $(...) subshells: the directories live under WORK, which the trap removes)
+tmpdir() { mktemp -d "$WORK/XXXXXX"; }
 
 save() { # IMAGE NAME
   docker_ save "$1" -o "$ARCHIVES/$2.tar.tmp" && mv "$ARCHIVES/$2.tar.tmp" "$ARCHIVES/$2.tar"
