@@ -341,6 +341,19 @@ function shimPids(socket: string): number[] {
 
 // ---- start ---------------------------------------------------------------------------------------------------
 
+/**
+ * Cleans up after a node whose processes are gone (its starter was killed): no-op when there is none; throws
+ * NodeBusyError when a node is running.
+ */
+export function cleanStaleNode(say: (line: string) => void = () => {}): void {
+  const previous = readNodeState();
+  if (!previous) return;
+  if (nodeAlive(previous)) throw new NodeBusyError(previous);
+  say(`cleaning up the stale node started ${previous.startedAt} (its processes are gone)`);
+  const left = stopNodeByStateSync(previous);
+  if (left.length) throw new NodeStartError(`could not clean up the stale node: ${left.join("; ")}`);
+}
+
 export interface StartNodeOptions {
   /** Working directory (certificates, configs, containerd and kubelet roots, logs). A temp dir when omitted. */
   dir?: string;
@@ -392,13 +405,7 @@ export async function startNode(opts: StartNodeOptions = {}): Promise<KubeNode> 
   const detached = opts.detached ?? false;
 
   // One node per machine.
-  const previous = readNodeState();
-  if (previous) {
-    if (nodeAlive(previous)) throw new NodeBusyError(previous);
-    say(`cleaning up the stale node started ${previous.startedAt} (its processes are gone)`);
-    const left = stopNodeByStateSync(previous);
-    if (left.length) throw new NodeStartError(`could not clean up the stale node: ${left.join("; ")}`);
-  }
+  cleanStaleNode(say);
   if (linkExists(NODE_NETWORK.bridge)) {
     throw new NodeStartError(
       `${NODE_NETWORK.bridge} exists but no node state is recorded in ${STATE_FILE}: ` +

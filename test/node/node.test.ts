@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findNatsServer } from "../harness/nats.ts";
 import { CGROUP_ROOT } from "../harness/node-config.ts";
 import { hostSnapshot, type HostSnapshot } from "../harness/node-host.ts";
-import { IMAGES, NODE_NETWORK, startNode, type KubeNode } from "../harness/node.ts";
+import { IMAGES, NODE_NETWORK, cleanStaleNode, startNode, type KubeNode } from "../harness/node.ts";
 import { eventually, kubectl, nodeSuiteSkip } from "../harness/node-vitest.ts";
 
 const skip = nodeSuiteSkip("real node contract", ["nats-server", "jobchain"]);
@@ -150,6 +150,7 @@ describe.skipIf(skip)("real node contract", () => {
   };
 
   beforeAll(async () => {
+    cleanStaleNode((l) => console.warn(l)); // a node left by a killed run: its changes are not "the host before"
     before = hostSnapshot(CGROUP_ROOT);
     embedded = outcomes(
       execFileSync(process.execPath, [path.join(REPO, "bin/jobchain.js"), "run", path.join(REPO, "examples/pipeline"), "--graph",
@@ -183,6 +184,27 @@ describe.skipIf(skip)("real node contract", () => {
     const logs = k(["logs", "-n", NS, readyPods("app=runner")[0]!.metadata.name]);
     expect(logs.length).toBeGreaterThan(0);
   }, 400_000);
+
+  it("forwards a local port to a pod (kubectl port-forward)", async () => {
+    const pf = spawn(node.kubectl, ["port-forward", "-n", NS, "deploy/nats", ":4222", "--address", "127.0.0.1"], {
+      env: { ...process.env, ...node.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      let out = "";
+      pf.stdout.on("data", (d: Buffer) => (out += d));
+      const port = await eventually("port-forward listening", () => Number(/127\.0\.0\.1:(\d+) ->/.exec(out)?.[1] ?? 0) || undefined, 60_000);
+      // nats-server greets every client with an INFO line.
+      const greeting = await new Promise<string>((resolve, reject) => {
+        const c = net.connect({ host: "127.0.0.1", port }, () => {});
+        c.once("data", (d) => (c.destroy(), resolve(d.toString())));
+        c.on("error", reject);
+      });
+      expect(greeting).toMatch(/^INFO \{.*"jetstream":true/);
+    } finally {
+      pf.kill();
+    }
+  }, 120_000);
 
   it("serves the pipeline over a nats-server on the host, reached through the node IP", async () => {
     const [port] = await new Promise<number[]>((resolve, reject) => {
