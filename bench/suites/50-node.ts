@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import path from "node:path";
 import { IMAGES, imageArchivesDir, nodeAlive, nodeSkipReason, readNodeState, startNode, type KubeNode } from "../../test/harness/node.ts";
+import { restrictedSecurityContextYaml } from "../../test/harness/node-config.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
 
 const NS = "bench";
@@ -46,12 +47,7 @@ spec:
         image: ${IMAGES.project}
         imagePullPolicy: IfNotPresent
         command: [node, -e, "setInterval(() => {}, 1 << 30)"]
-        securityContext:
-          runAsNonRoot: true
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
+        ${restrictedSecurityContextYaml(8)}
 `;
 
 const suite: BenchSuite = {

@@ -303,33 +303,10 @@ export function issueCertificate(
 
 /** A kubeconfig whose user authenticates with a client certificate (the node's components). */
 export function certKubeconfigYaml(server: string, caPem: string, user: string, cert: { cert: string; key: string }): string {
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: jobchain-test",
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${Buffer.from(caPem).toString("base64")}`,
-    "users:",
-    `- name: ${user}`,
-    "  user:",
-    `    client-certificate: ${cert.cert}`,
-    `    client-key: ${cert.key}`,
-    "contexts:",
-    `- name: ${user}`,
-    "  context:",
-    "    cluster: jobchain-test",
-    `    user: ${user}`,
-    `current-context: ${user}`,
-    "",
-  ].join("\n");
+  return kubeconfigYaml(server, caPem, [{ name: user, cert }]);
 }
 
-interface KubeconfigUser {
-  name: string;
-  token: string;
-}
+type KubeconfigUser = { name: string; token: string } | { name: string; cert: { cert: string; key: string } };
 
 function kubeconfigYaml(server: string, caPem: string, users: KubeconfigUser[]): string {
   const ca = Buffer.from(caPem).toString("base64");
@@ -342,7 +319,11 @@ function kubeconfigYaml(server: string, caPem: string, users: KubeconfigUser[]):
     `    server: ${server}`,
     `    certificate-authority-data: ${ca}`,
     "users:",
-    ...users.flatMap((u) => [`- name: ${u.name}`, "  user:", `    token: ${u.token}`]),
+    ...users.flatMap((u) => [
+      `- name: ${u.name}`,
+      "  user:",
+      ...("token" in u ? [`    token: ${u.token}`] : [`    client-certificate: ${u.cert.cert}`, `    client-key: ${u.cert.key}`]),
+    ]),
     "contexts:",
     ...users.flatMap((u) => [
       `- name: ${u.name}`,

@@ -25,6 +25,16 @@ export const CGROUP_ROOT = "jobchain";
 /** The pod sandbox image (scripts/images/build.sh pause). */
 export const PAUSE_IMAGE = "jobchain.local/pause:1";
 
+/**
+ * A container's securityContext that the `restricted` Pod Security profile admits, as YAML lines at `indent`
+ * spaces (the first line unindented, to follow a key on the caller's line).
+ */
+export function restrictedSecurityContextYaml(indent: number): string {
+  const pad = " ".repeat(indent);
+  return ["securityContext:", "  runAsNonRoot: true", "  allowPrivilegeEscalation: false", "  readOnlyRootFilesystem: true",
+    "  capabilities: {drop: [ALL]}", "  seccompProfile: {type: RuntimeDefault}"].map((l, i) => (i ? pad + l : l)).join("\n");
+}
+
 export interface ContainerdPaths {
   root: string;
   state: string;

@@ -571,28 +571,17 @@ export async function startNode(opts: StartNodeOptions = {}): Promise<KubeNode> 
     const [cmPort, schedPort, kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics, dnsReady] = (await freePorts(7)) as number[] as [
       number, number, number, number, number, number, number,
     ];
+    // Both serve their health endpoints on loopback and authenticate their callers through the API server.
+    const serving = (kc: string, port: number) => [`--kubeconfig=${kc}`, `--authentication-kubeconfig=${kc}`,
+      `--authorization-kubeconfig=${kc}`, "--bind-address=127.0.0.1", `--secure-port=${port}`, "--leader-elect=false", "--v=1"];
     start("kube-controller-manager", [
-      `--kubeconfig=${cmKc}`,
-      `--authentication-kubeconfig=${cmKc}`,
-      `--authorization-kubeconfig=${cmKc}`,
-      "--bind-address=127.0.0.1",
-      `--secure-port=${cmPort}`,
+      ...serving(cmKc, cmPort),
       `--service-account-private-key-file=${path.join(pki, "sa.key")}`,
       `--root-ca-file=${cp.caCertPath}`,
       "--use-service-account-credentials=true",
-      "--leader-elect=false",
       "--allocate-node-cidrs=false",
-      "--v=1",
     ]);
-    start("kube-scheduler", [
-      `--kubeconfig=${schedKc}`,
-      `--authentication-kubeconfig=${schedKc}`,
-      `--authorization-kubeconfig=${schedKc}`,
-      "--bind-address=127.0.0.1",
-      `--secure-port=${schedPort}`,
-      "--leader-elect=false",
-      "--v=1",
-    ]);
+    start("kube-scheduler", serving(schedKc, schedPort));
     const kubeletConfig = path.join(dir, "config", "kubelet.yaml");
     writeFileSync(
       kubeletConfig,

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findNatsServer } from "../harness/nats.ts";
-import { CGROUP_ROOT } from "../harness/node-config.ts";
+import { CGROUP_ROOT, restrictedSecurityContextYaml } from "../harness/node-config.ts";
 import { hostSnapshot, type HostSnapshot } from "../harness/node-host.ts";
 import { IMAGES, NODE_NETWORK, cleanStaleNode, startNode, type KubeNode } from "../harness/node.ts";
 import { eventually, kubectl, nodeSuiteSkip } from "../harness/node-vitest.ts";
@@ -25,12 +25,7 @@ const REPO = path.resolve(import.meta.dirname, "../..");
 const PIPELINE = "/app/examples/pipeline";
 
 /** The `restricted` Pod Security profile, as our pods declare it. */
-const RESTRICTED = `securityContext:
-          runAsNonRoot: true
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}`;
+const RESTRICTED = restrictedSecurityContextYaml(8);
 
 function runnerDeployment(name: string, natsUrl: string, replicas: number): string {
   return `apiVersion: apps/v1
