@@ -23,7 +23,15 @@ import {
   stopControlPlaneByState,
   type ControlPlaneState,
 } from "./controlplane.ts";
-import { importImageIntoNode, nodeAlive, nodeSkipReason, readNodeState, startNode, stopNodeByState } from "./node.ts";
+import {
+  importImageIntoNode,
+  nodeAlive,
+  nodeSkipReason,
+  readNodeState,
+  startNode,
+  stopNodeByState,
+  type NodeState,
+} from "./node.ts";
 
 const root = path.join(cacheDir(), "cluster");
 const stateFile = path.join(root, "state.json");
@@ -37,9 +45,15 @@ function readState(): ControlPlaneState | undefined {
   }
 }
 
-async function down(quiet = false): Promise<void> {
+/** The node this cluster started (the machine's node may belong to a test run, or to another cache dir's cluster). */
+function ownNode(): NodeState | undefined {
   const node = readNodeState();
-  if (node?.owner.detached) {
+  return node?.owner.detached && node.dir === runDir ? node : undefined;
+}
+
+async function down(quiet = false): Promise<void> {
+  const node = ownNode();
+  if (node) {
     const left = await stopNodeByState(node);
     if (!quiet) console.log(`stopped the node ${node.network.nodeIP} started ${node.startedAt}`);
     if (left.length) console.error(`cluster down: not everything was put back: ${left.join("; ")}`);
@@ -80,18 +94,20 @@ async function startControlPlaneOnly(): Promise<ControlPlaneState> {
 
 async function up(): Promise<void> {
   const state = readState();
-  const node = readNodeState();
-  if (state && controlPlaneAlive(state) && (await controlPlaneReady(state)) && (!node || nodeAlive(node))) {
-    console.log(`${node ? "node" : "control plane"} already running at ${state.server} (Kubernetes ${state.versions.kubernetes})`);
+  const node = ownNode();
+  const nodeOk = state?.node ? node !== undefined && nodeAlive(node) : true;
+  if (state && controlPlaneAlive(state) && (await controlPlaneReady(state)) && nodeOk) {
+    console.log(`${state.node ? "node" : "control plane"} already running at ${state.server} (Kubernetes ${state.versions.kubernetes})`);
     console.log(state.kubeconfigPath);
     return;
   }
-  if (node && nodeAlive(node) && !node.owner.detached) {
-    throw new Error(`a test run (pid ${node.owner.pid}) owns the node on this machine; one node per machine: try again after it`);
-  }
   await down(true); // a stale state or half-dead processes
   mkdirSync(root, { recursive: true });
-  const why = nodeSkipReason({ images: ["base", "nats-server", "jobchain"] });
+  let why = nodeSkipReason({ images: ["base", "nats-server", "jobchain"] });
+  const other = readNodeState();
+  if (why === undefined && other && nodeAlive(other)) {
+    why = `this machine's one node is in use (started ${other.startedAt} by pid ${other.owner.pid}, working dir ${other.dir})`;
+  }
   let cp: ControlPlaneState;
   if (why === undefined) {
     console.log("this machine can run containers: starting a real node");
@@ -108,7 +124,7 @@ async function up(): Promise<void> {
 async function status(): Promise<void> {
   const state = readState();
   if (state && controlPlaneAlive(state) && (await controlPlaneReady(state))) {
-    const node = readNodeState();
+    const node = ownNode();
     console.log(
       `running at ${state.server} since ${state.startedAt} (Kubernetes ${state.versions.kubernetes}` +
         `${node && nodeAlive(node) ? `, node ${node.network.nodeIP}` : ", control plane only"})`,
