@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the components of the local test node, once per version, beside the control plane's build:
-# kubelet, kube-proxy, kube-controller-manager, kube-scheduler (Kubernetes $KUBERNETES_VERSION, the same throwaway
-# module as kube-apiserver), CoreDNS (a build with only the plugins the node uses), crictl and the pause process.
+# kubelet, kube-proxy, kube-controller-manager, kube-scheduler and kubectl (Kubernetes $KUBERNETES_VERSION, the same
+# throwaway module as kube-apiserver), CoreDNS (a build with only the plugins the node uses), crictl and the pause
+# process. A component whose binary is there is not built again.
 #
 #   scripts/node/build.sh          # build if needed; prints the bin directory on the last line of stdout
 #   scripts/node/build.sh --print  # print the bin directory (or nothing) without building
@@ -88,7 +89,7 @@ k8s=()
 for c in kubelet kube-proxy kube-controller-manager kube-scheduler kubectl; do need "$c" && k8s+=("$c"); done
 if ((${#k8s[@]})); then
   KMOD="$ROOT/mod/kubernetes"
-  write_k8s_module "$KMOD" node "kubelet, kube-proxy, kube-controller-manager, kube-scheduler"
+  write_k8s_module "$KMOD" node "kubelet, kube-proxy, kube-controller-manager, kube-scheduler, kubectl"
   t0=$SECONDS
   pkgs=(); for c in "${k8s[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   (cd "$KMOD" && go build -p "$PARALLEL" -trimpath -ldflags="$K8S_LDFLAGS" -o "$TMP_BIN/" "${pkgs[@]}")
