@@ -412,17 +412,11 @@ export interface Proc {
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 }
 
-export function startProcess(
-  bin: string,
-  args: string[],
-  logFile: string,
-  opts: { echo: boolean; env?: Record<string, string> },
-): Proc {
+export function startProcess(bin: string, args: string[], logFile: string, opts: { echo: boolean }): Proc {
   const fd = openSync(logFile, "a");
   const child = spawn(bin, args, {
     detached: true, // own process group (setsid), so the whole group can be killed
     stdio: ["ignore", opts.echo ? "inherit" : fd, opts.echo ? "inherit" : fd],
-    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
   closeSync(fd);
   const proc: Proc = {
