@@ -22,6 +22,12 @@
 // SIGINT/SIGTERM/SIGHUP; a watchdog process also does so if this process dies without running exit handlers
 // (SIGKILL). Each server runs in its own process group. `detached: true` (used by `make cluster-up`) opts out of
 // all of that: the processes outlive this one until stopControlPlaneByState() or a kill of their groups.
+//
+// `node: { address }` (used by node.ts, opt-in) prepares the API server for a real node: it binds and advertises on
+// that address (pods cannot reach the host's loopback), accepts client certificates signed by its CA (the
+// components' per-component certificates), reaches kubelets with a client certificate on their InternalIP,
+// authorizes with Node + RBAC (NodeRestriction admission), turns the ServiceAccount admission plugin on and keeps
+// the `kubernetes` Service's endpoints with the lease reconciler. Without it nothing changes.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -68,6 +74,8 @@ export interface StartControlPlaneOptions {
    * The caller stops them with stop() or stopControlPlaneByState(state()). Used by `make cluster-up`.
    */
   detached?: boolean;
+  /** Serve a real node (see the header comment): bind and advertise on `address`, a node IP on this host. */
+  node?: { address: string };
 }
 
 /** What is needed to find and stop a running control plane from another process (see cluster.ts). */
@@ -80,6 +88,8 @@ export interface ControlPlaneState {
   pids: { etcd: number; apiserver: number };
   versions: ControlPlaneVersions;
   startedAt: string;
+  /** Set in node mode. */
+  node?: { address: string };
 }
 
 export interface ControlPlane {
@@ -104,6 +114,8 @@ export interface ControlPlane {
   /** PEM of the CA that signed the serving certificate (also inlined in the kubeconfigs). */
   readonly caCertPem: string;
   readonly caCertPath: string;
+  /** Directory of the CA (ca.crt, ca.key), the serving certificate and the service-account keys. */
+  readonly pkiDir: string;
   /** Environment for child processes (kubectl, the operator): `{ KUBECONFIG: adminKubeconfig }`. */
   readonly env: Record<string, string>;
   readonly versions: ControlPlaneVersions;
@@ -195,7 +207,7 @@ export function controlPlaneSkipReason(): string | undefined {
 // ---- ports, certificates, tokens, kubeconfigs ----------------------------------------------------------------
 
 /** `n` distinct ports that were free on the loopback interface at the time of the call. */
-export async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number, host = HOST): Promise<number[]> {
   const servers: net.Server[] = [];
   try {
     const ports: number[] = [];
@@ -205,7 +217,7 @@ export async function freePorts(n: number): Promise<number[]> {
       ports.push(
         await new Promise<number>((resolve, reject) => {
           srv.once("error", reject);
-          srv.listen(0, HOST, () => {
+          srv.listen(0, host, () => {
             const a = srv.address();
             resolve(typeof a === "object" && a ? a.port : 0);
           });
@@ -218,14 +230,14 @@ export async function freePorts(n: number): Promise<number[]> {
   }
 }
 
-function openssl(args: string[], cwd: string): void {
+export function openssl(args: string[], cwd: string): void {
   const r = spawnSync("openssl", args, { cwd, encoding: "utf8" });
   if (r.error) throw new Error(`openssl is required to create the test certificates: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
 }
 
-/** CA + serving certificate (EC P-256) for 127.0.0.1/localhost and the in-cluster names. */
-function writeCertificates(certDir: string): { caCert: string; serverCert: string; serverKey: string } {
+/** CA + serving certificate (EC P-256) for 127.0.0.1/localhost, the in-cluster names and `extraIps`. */
+function writeCertificates(certDir: string, extraIps: string[] = []): { caCert: string; serverCert: string; serverKey: string } {
   mkdirSync(certDir, { recursive: true });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   openssl(
@@ -240,7 +252,7 @@ function writeCertificates(certDir: string): { caCert: string; serverCert: strin
       "basicConstraints=CA:FALSE",
       "keyUsage=critical,digitalSignature",
       "extendedKeyUsage=serverAuth",
-      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default," +
+      `subjectAltName=IP:127.0.0.1,IP:10.0.0.1,${extraIps.map((ip) => `IP:${ip},`).join("")}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,` +
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
       "",
     ].join("\n"),
@@ -261,10 +273,40 @@ function writeCertificates(certDir: string): { caCert: string; serverCert: strin
   };
 }
 
-interface KubeconfigUser {
-  name: string;
-  token: string;
+/**
+ * A certificate signed by the CA in `certDir` (ca.crt/ca.key): `<name>.crt` + `<name>.key`. `cn`/`orgs` are the
+ * user name and groups a client certificate authenticates as; `ips`/`dns` the names a serving certificate is for.
+ */
+export function issueCertificate(
+  certDir: string,
+  name: string,
+  subject: { cn: string; orgs?: string[]; usage: "client" | "server"; ips?: string[]; dns?: string[] },
+): { cert: string; key: string } {
+  const subj = `${(subject.orgs ?? []).map((o) => `/O=${o}`).join("")}/CN=${subject.cn}`;
+  openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${name}.key`,
+    "-out", `${name}.csr`, "-subj", subj], certDir);
+  const sans = [...(subject.ips ?? []).map((ip) => `IP:${ip}`), ...(subject.dns ?? []).map((d) => `DNS:${d}`)];
+  writeFileSync(
+    path.join(certDir, `${name}.ext`),
+    [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=critical,digitalSignature",
+      `extendedKeyUsage=${subject.usage === "client" ? "clientAuth" : "serverAuth"}`,
+      ...(sans.length ? [`subjectAltName=${sans.join(",")}`] : []),
+      "",
+    ].join("\n"),
+  );
+  openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "3650",
+    "-out", `${name}.crt`, "-extfile", `${name}.ext`], certDir);
+  return { cert: path.join(certDir, `${name}.crt`), key: path.join(certDir, `${name}.key`) };
 }
+
+/** A kubeconfig whose user authenticates with a client certificate (the node's components). */
+export function certKubeconfigYaml(server: string, caPem: string, user: string, cert: { cert: string; key: string }): string {
+  return kubeconfigYaml(server, caPem, [{ name: user, cert }]);
+}
+
+type KubeconfigUser = { name: string; token: string } | { name: string; cert: { cert: string; key: string } };
 
 function kubeconfigYaml(server: string, caPem: string, users: KubeconfigUser[]): string {
   const ca = Buffer.from(caPem).toString("base64");
@@ -277,7 +319,11 @@ function kubeconfigYaml(server: string, caPem: string, users: KubeconfigUser[]):
     `    server: ${server}`,
     `    certificate-authority-data: ${ca}`,
     "users:",
-    ...users.flatMap((u) => [`- name: ${u.name}`, "  user:", `    token: ${u.token}`]),
+    ...users.flatMap((u) => [
+      `- name: ${u.name}`,
+      "  user:",
+      ...("token" in u ? [`    token: ${u.token}`] : [`    client-certificate: ${u.cert.cert}`, `    client-key: ${u.cert.key}`]),
+    ]),
     "contexts:",
     ...users.flatMap((u) => [
       `- name: ${u.name}`,
@@ -296,7 +342,7 @@ function kubeconfigYaml(server: string, caPem: string, users: KubeconfigUser[]):
 
 const LOG_LIMIT = 64 * 1024;
 
-function tail(file: string, limit = LOG_LIMIT): string {
+export function tail(file: string, limit = LOG_LIMIT): string {
   try {
     const s = readFileSync(file, "utf8");
     return s.length > limit ? s.slice(-limit) : s;
@@ -312,7 +358,7 @@ interface Live {
 const live = new Set<Live>();
 let hooksInstalled = false;
 
-function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
+export function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
   try {
     process.kill(-pgid, signal);
   } catch {
@@ -360,13 +406,13 @@ function startWatchdog(dir: string | undefined): { add(pgid: number): void; rele
   };
 }
 
-interface Proc {
+export interface Proc {
   child: ChildProcess;
   exited: Promise<void>;
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 }
 
-function startProcess(bin: string, args: string[], logFile: string, opts: { echo: boolean }): Proc {
+export function startProcess(bin: string, args: string[], logFile: string, opts: { echo: boolean }): Proc {
   const fd = openSync(logFile, "a");
   const child = spawn(bin, args, {
     detached: true, // own process group (setsid), so the whole group can be killed
@@ -422,9 +468,9 @@ function request(
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitUntil(
+export async function waitUntil(
   what: string,
   deadline: number,
   probe: () => Promise<boolean>,
@@ -478,7 +524,17 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   };
 
   try {
-    const certs = writeCertificates(path.join(dir, "pki"));
+    const node = opts.node;
+    const host = node?.address ?? HOST;
+    const pkiDir = path.join(dir, "pki");
+    const certs = writeCertificates(pkiDir, node ? [node.address] : []);
+    const kubeletClient = node
+      ? issueCertificate(pkiDir, "apiserver-kubelet-client", {
+          cn: "kube-apiserver-kubelet-client",
+          orgs: ["system:masters"],
+          usage: "client",
+        })
+      : undefined;
     const caCertPem = readFileSync(certs.caCert, "utf8");
     const adminToken = randomBytes(24).toString("hex");
     const restrictedToken = randomBytes(24).toString("hex");
@@ -494,9 +550,10 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     let attempt = 0;
     for (;;) {
       attempt++;
-      const [etcdPort, etcdPeerPort, apiPort] = (await freePorts(3)) as [number, number, number];
+      const [etcdPort, etcdPeerPort] = (await freePorts(2)) as [number, number];
+      const [apiPort] = (await freePorts(1, host)) as [number];
       const etcdUrl = `http://${HOST}:${etcdPort}`;
-      const server = `https://${HOST}:${apiPort}`;
+      const server = `https://${host}:${apiPort}`;
       const etcdLog = path.join(dir, "etcd.log");
       const apiLog = path.join(dir, "kube-apiserver.log");
       const etcdDataDir = path.join(dir, "etcd");
@@ -545,22 +602,31 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         path.join(binDir, "kube-apiserver"),
         [
           `--etcd-servers=${etcdUrl}`,
-          `--bind-address=${HOST}`,
-          `--advertise-address=${HOST}`,
+          `--bind-address=${host}`,
+          `--advertise-address=${host}`,
           `--secure-port=${apiPort}`,
           `--cert-dir=${path.join(dir, "pki")}`,
           `--tls-cert-file=${certs.serverCert}`,
           `--tls-private-key-file=${certs.serverKey}`,
           `--token-auth-file=${tokenFile}`,
-          "--authorization-mode=RBAC",
+          node ? "--authorization-mode=Node,RBAC" : "--authorization-mode=RBAC",
           "--anonymous-auth=false",
           `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
           `--service-account-key-file=${path.join(dir, "pki", "sa.pub")}`,
           `--service-account-signing-key-file=${path.join(dir, "pki", "sa.key")}`,
           "--service-cluster-ip-range=10.0.0.0/24",
-          "--disable-admission-plugins=ServiceAccount",
+          ...(node && kubeletClient
+            ? [
+                "--enable-admission-plugins=NodeRestriction",
+                `--client-ca-file=${certs.caCert}`,
+                `--kubelet-client-certificate=${kubeletClient.cert}`,
+                `--kubelet-client-key=${kubeletClient.key}`,
+                `--kubelet-certificate-authority=${certs.caCert}`,
+                "--kubelet-preferred-address-types=InternalIP",
+                "--endpoint-reconciler-type=lease",
+              ]
+            : ["--disable-admission-plugins=ServiceAccount", "--endpoint-reconciler-type=none"]),
           "--allow-privileged=true",
-          "--endpoint-reconciler-type=none",
           "--profiling=false",
           ...(opts.apiserverArgs ?? []),
         ],
@@ -625,6 +691,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         restrictedToken,
         caCertPem,
         caCertPath: certs.caCert,
+        pkiDir,
         env: { KUBECONFIG: adminKubeconfig },
         versions,
         startupMs,
@@ -638,6 +705,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
           pids,
           versions,
           startedAt: new Date(t0).toISOString(),
+          ...(node ? { node } : {}),
         }),
         stop,
         [Symbol.asyncDispose]: stop,
@@ -671,7 +739,7 @@ export async function compactEtcd(cp: Pick<ControlPlane, "etcdUrl">): Promise<nu
 }
 
 /** Waits for a (killed) process to exit, keeping the event loop alive meanwhile (the child is unref'd). */
-async function waitExit(p: Proc): Promise<void> {
+export async function waitExit(p: Proc): Promise<void> {
   if (p.exitInfo) return;
   p.child.ref();
   await p.exited;
@@ -683,7 +751,7 @@ async function cleanupProcs(procs: Proc[]): Promise<void> {
   procs.length = 0;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
