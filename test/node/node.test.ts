@@ -17,6 +17,8 @@ import { CGROUP_ROOT, restrictedSecurityContextYaml } from "../harness/node-conf
 import { hostSnapshot, type HostSnapshot } from "../harness/node-host.ts";
 import { IMAGES, NODE_NETWORK, cleanStaleNode, startNode, type KubeNode } from "../harness/node.ts";
 import { eventually, kubectl, nodeSuiteSkip } from "../harness/node-vitest.ts";
+import { installCrds } from "../harness/services.ts";
+import { createKubeClient, loadKubeConfig } from "../../operator/kube/index.ts";
 
 const skip = nodeSuiteSkip("real node contract", ["nats-server", "jobchain"]);
 
@@ -232,6 +234,35 @@ describe.skipIf(skip)("real node contract", () => {
       child.on("exit", (code) => (code === 0 ? resolve(stdout) : reject(new Error(`submit exited ${code}: ${stderr}`))));
     });
     expect(outcomes(out)).toEqual(embedded);
+  }, 300_000);
+
+  it("runs the operator on the node: a JobGraph becomes restricted runner pods from the project image, a JobTask succeeds (kubectl wait)", async () => {
+    await installCrds(createKubeClient(loadKubeConfig({ kubeconfig: node.kubeconfigPath })));
+    // A process of its own: kubectl below runs synchronously and would hold an operator in this process.
+    const op = spawn(process.execPath, [path.join(REPO, "bin/jobchain.js"), "operator", "--kubeconfig", node.kubeconfigPath,
+      "--nats", hostNatsUrl, "--runner-image", IMAGES.project], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, JOBCHAIN_LOG_LEVEL: "warn" } });
+    let opLog = "";
+    op.stderr!.on("data", (d: Buffer) => (opLog += d));
+    try {
+      await eventually("the operator started", () => opLog.includes("started as"));
+      // In the namespace that enforces PodSecurity `restricted`: the operator's pods must be admitted there.
+      k(["apply", "-n", NS, "-f", path.join(REPO, "examples/k8s/echo-graph.yaml")]);
+      const created = k(["create", "-n", NS, "-f", path.join(REPO, "examples/k8s/echo-task.yaml"), "-o", "name"]).trim();
+      try {
+        k(["wait", "-n", NS, "--for=condition=Succeeded", created, "--timeout=100s"]);
+      } catch (e) {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\n${k(["get", "jobgraphs,jobtasks", "-n", NS, "-o", "yaml"]).slice(-4000)}${diagnosis()}\noperator: ${opLog.slice(-3000)}`, { cause: e });
+      }
+      const task = JSON.parse(k(["get", "-n", NS, created, "-o", "json"])) as { status: { result: unknown; progress: string } };
+      expect(task.status.result).toEqual({ name: "world", signed: true });
+      expect(task.status.progress).toBe("3/3");
+      const pod = readyPods("jobchain.dev/graph=echo")[0] ?? pods("jobchain.dev/graph=echo").items[0];
+      expect(pod, diagnosis()).toBeDefined();
+    } finally {
+      k(["delete", "-n", NS, "jobgraph", "echo", "--wait=true", "--timeout=60s"]);
+      op.kill("SIGTERM");
+      if (op.exitCode === null && op.signalCode === null) await new Promise((r) => op.once("exit", r));
+    }
   }, 300_000);
 
   it("replaces a deleted pod", async () => {
