@@ -66,6 +66,11 @@ export class StatusWriter {
     return out;
   }
 
+  /** A change for `key` is queued or being written. */
+  busy(key: string): boolean {
+    return this.queued.has(key) || this.writing.has(key);
+  }
+
   forget(key: string): void {
     this.queued.delete(key);
     this.written.delete(key);

@@ -249,6 +249,9 @@ export class TaskController {
   /** A finished JobTask is deleted `ttlSecondsAfterFinished` after it finished. */
   private async expire(jt: JobTask, status: JobTaskStatus, now: number): Promise<{ requeueAfterMs?: number } | void> {
     this.followed.delete(jt.metadata.uid!);
+    // Once the cache shows the end, the writer's memory of this task is no longer needed (10,000 finished tasks).
+    const key = `${jt.metadata.namespace}/${jt.metadata.name}`;
+    if (TERMINAL.has(jt.status?.phase ?? "") && Object.keys(this.writer.pending(key)).length > 0 && !this.writer.busy(key)) this.writer.forget(key);
     const ttl = jt.spec.ttlSecondsAfterFinished;
     if (ttl === undefined || !status.completionTime) return;
     const left = Date.parse(status.completionTime) + ttl * 1000 - now;

@@ -25,6 +25,11 @@ export interface InformerOptions {
   watchdogMs?: number;
   /** Re-deliver every stored object as an update this often, ms (default: never). */
   resyncMs?: number;
+  /**
+   * Keep `metadata.managedFields` in the store (default false: dropped as objects arrive, like controller-runtime's
+   * transform option; they are a large part of every object and a controller rarely reads them).
+   */
+  keepManagedFields?: boolean;
   /** Page size of the list (default 500). */
   pageSize?: number;
   /** Whether to ask for bookmarks (default true). */
@@ -163,8 +168,16 @@ export class Informer<T extends KubeObject> {
     return objectKey(this.type.namespaced ? o.metadata.namespace : undefined, o.metadata.name);
   }
 
+  /** What the store keeps of an object: without managed fields (unless asked), frozen. */
+  private prepare(obj: T): T {
+    if (!this.opts.keepManagedFields && (obj.metadata as { managedFields?: unknown }).managedFields !== undefined) {
+      delete (obj.metadata as { managedFields?: unknown }).managedFields;
+    }
+    return deepFreeze(obj);
+  }
+
   private upsert(obj: T): void {
-    deepFreeze(obj);
+    this.prepare(obj);
     const k = this.key(obj);
     const old = this.store.get(k);
     this.store.set(k, obj);
@@ -174,7 +187,7 @@ export class Informer<T extends KubeObject> {
 
   /** A DELETED event: handlers get the object's final state as the event carries it. */
   private remove(obj: T): void {
-    deepFreeze(obj);
+    this.prepare(obj);
     this.store.delete(this.key(obj));
     this.emit(this.deletes, obj);
   }
@@ -201,7 +214,7 @@ export class Informer<T extends KubeObject> {
     this.m?.relists.inc(this.labels);
     const seen = new Set<string>();
     for (const obj of items) {
-      deepFreeze(obj);
+      this.prepare(obj);
       const k = this.key(obj);
       seen.add(k);
       const old = this.store.get(k);
