@@ -23,8 +23,6 @@ export interface RunnerSettings {
   natsUrl: string;
   /** A Secret holding NATS credentials (keys token, user, password). */
   natsSecret?: string | undefined;
-  /** Passed to runners as --replicas (streams they create), when set. */
-  ackWaitSeconds?: number | undefined;
 }
 
 /** A name within Kubernetes' 63-character label limit: long parts are shortened with a hash of the whole. */
