@@ -291,7 +291,7 @@ export class GraphController implements GraphPlans {
       let backlog = 0;
       try {
         const conn = await this.o.connections.get(namespace, jg.spec.nats);
-        backlog = (await poolBacklog(conn.nc, instances, this.nodesOf(jg, graphId))).backlog;
+        backlog = (await poolBacklog(conn.nc, instances, Object.keys(jg.spec.graph ?? {}))).backlog;
         if (!unfinished && backlog === 0) {
           for (const d of deployments) await this.o.client.delete(APPS.deployments, namespace, d.metadata.name, { propagationPolicy: "Background" });
           await this.o.client.delete(CORE.configMaps, namespace, configMapName(name, version)).catch(() => false);
@@ -314,10 +314,6 @@ export class GraphController implements GraphPlans {
     if (recorded && recorded.length > 0) return recorded;
     const groups = Object.keys(jg.spec.parameters ?? {});
     return groups.length > 0 ? groups.map((g) => `${graphId}/${g}`) : [graphId];
-  }
-
-  private nodesOf(jg: JobGraph, _graphId: string): string[] {
-    return Object.keys(jg.spec.graph ?? {});
   }
 
   private async finalize(jg: JobGraph, log: Logger): Promise<void> {

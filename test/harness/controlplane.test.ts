@@ -12,6 +12,7 @@ import {
   ADMIN_USER,
   RESTRICTED_GROUP,
   RESTRICTED_USER,
+  alive,
   findControlPlaneBinaries,
   startControlPlane,
   type ControlPlaneState,
@@ -27,14 +28,6 @@ const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const skip = controlPlaneSuiteSkip("control-plane harness");
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function whoami(kubeconfig: string, context?: string) {
   const kc = new KubeConfig();

@@ -7,6 +7,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
+import { alive } from "./controlplane.ts";
 import { findNatsServer, freePort } from "./nats.ts";
 import { APIEXTENSIONS, createKubeClient, loadKubeConfig, type KubeClient, type KubeObject } from "../../operator/kube/index.ts";
 import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
@@ -111,14 +112,6 @@ export function readServices(dir: string): ServicesState | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** SIGTERM to each process group (the stand-in stops its pods, the operator drains), SIGKILL after a grace. */
 export async function stopServices(state: ServicesState, graceMs = 10_000): Promise<void> {
