@@ -8,7 +8,7 @@ import { JOBGRAPHS, LABELS, parseJobGraphSpec, type Condition, type JobGraph as 
 import type { Logger } from "../../core/index.ts";
 import { planGraph, type GraphPlan, type PoolPlan } from "../graph/plan.ts";
 import { VERSION_LABEL, configMapFor, configMapName, deploymentFor, type RunnerSettings } from "../graph/resources.ts";
-import { ensureVersion, poolBacklog, removeInstances, runnerReport } from "../nats/graphs.ts";
+import { ensureVersion, poolBacklog, removeInstances, runnerReport, streamBacklog } from "../nats/graphs.ts";
 import type { Connections } from "../nats/connections.ts";
 import { decide, smoothRate } from "../scale/scaler.ts";
 import { conditionOf, setCondition } from "./conditions.ts";
@@ -291,7 +291,8 @@ export class GraphController implements GraphPlans {
       let backlog = 0;
       try {
         const conn = await this.o.connections.get(namespace, jg.spec.nats);
-        backlog = (await poolBacklog(conn.nc, instances, Object.keys(jg.spec.graph ?? {}))).backlog;
+        // The old version's own streams: its nodes may differ from the current spec's.
+        backlog = await streamBacklog(conn.nc, instances);
         if (!unfinished && backlog === 0) {
           for (const d of deployments) await this.o.client.delete(APPS.deployments, namespace, d.metadata.name, { propagationPolicy: "Background" });
           await this.o.client.delete(CORE.configMaps, namespace, configMapName(name, version)).catch(() => false);

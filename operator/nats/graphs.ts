@@ -42,6 +42,23 @@ export async function poolBacklog(nc: NatsConnection, graphIds: string[], nodes:
   return { backlog, acknowledged };
 }
 
+/**
+ * Tasks an instance's work streams still hold: a work-queue stream keeps a message until it is acknowledged, so
+ * this counts everything waiting or in flight on every node, whatever nodes that version had.
+ */
+export async function streamBacklog(nc: NatsConnection, graphIds: string[]): Promise<number> {
+  let n = 0;
+  for (const id of graphIds) {
+    const b = await InstanceBus.open(nc, id);
+    try {
+      n += (await b.jsm.streams.info(b.names.stream)).state.messages;
+    } catch {
+      // no stream: nothing left
+    }
+  }
+  return n;
+}
+
 export function runnerReport(nc: NatsConnection, plan: GraphPlan, pool: PoolPlan): Promise<RunnerReport | undefined> {
   return readRunnerReport(nc, `${plan.graphId}.${pool.name}`).catch(() => undefined);
 }
