@@ -5,6 +5,8 @@
 #   docker run --read-only jobchain runner /app/examples/pipeline --nats nats://nats:4222
 #
 # The entrypoint is `jobchain`, so the container's args are a CLI command: `runner ...`, `operator ...`.
+# A runner image for your own jobs is this image plus your job modules in /app/jobs (JOBCHAIN_JOBS), e.g.
+# examples/pipeline/Dockerfile; docs/jobs.md says how.
 # It runs as the unprivileged user 1000 and writes nothing outside its working files (use an emptyDir for /tmp
 # when the root filesystem is read-only).
 ARG BASE=node:24-bookworm-slim
@@ -27,7 +29,9 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 COPY examples ./examples
-RUN ln -s /app/bin/jobchain.js /usr/local/bin/jobchain && chmod 0755 /app/bin/jobchain.js
+RUN ln -s /app/bin/jobchain.js /usr/local/bin/jobchain && chmod 0755 /app/bin/jobchain.js && mkdir -p /app/jobs
+# Runners load every job module in these directories (':'-separated) besides the built-in jobs.
+ENV JOBCHAIN_JOBS=/app/jobs
 USER 1000:1000
 ENTRYPOINT ["jobchain"]
 CMD ["--help"]

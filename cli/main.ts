@@ -11,6 +11,7 @@ import { nats, usage as natsUsage } from "./commands/nats.ts";
 import { results, usage as resultsUsage } from "./commands/results.ts";
 import { operator, usage as operatorUsage } from "./commands/operator.ts";
 import { manifest, usage as manifestUsage } from "./commands/manifest.ts";
+import { jobs, usage as jobsUsage } from "./commands/jobs.ts";
 
 export interface Command {
   summary: string;
@@ -22,6 +23,7 @@ export const commands: Record<string, Command> = {
   run: { summary: "run tasks through a graph in this process", usage: runUsage, run },
   validate: { summary: "check a configuration", usage: validateUsage, run: validate },
   graph: { summary: "print a graph as Mermaid or dot", usage: graphUsage, run: graph },
+  jobs: { summary: "list the job types this installation provides (built-in and $JOBCHAIN_JOBS)", usage: jobsUsage, run: jobs },
   runner: { summary: "serve graph nodes over NATS JetStream", usage: runnerUsage, run: runner },
   submit: { summary: "submit tasks to runners over NATS and print results", usage: submitUsage, run: submit },
   results: { summary: "print recorded results of tasks run over NATS", usage: resultsUsage, run: results },

@@ -77,6 +77,11 @@ export class JobRegistry {
     return this.entries.get(type)?.source;
   }
 
+  /** Whether `type` is one of the package's built-in jobs (not replaced by a user class). */
+  isBuiltin(type: string): boolean {
+    return this.entries.get(type)?.builtin ?? false;
+  }
+
   /** A copy that can take more registrations without changing this one. */
   clone(): JobRegistry {
     const copy = new JobRegistry();

@@ -4,7 +4,6 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { createLogger, type Logger } from "../core/index.ts";
-import { builtinRegistry } from "../jobs/index.ts";
 import type { NatsOptions } from "../runner/index.ts";
 import {
   APPS,
@@ -39,6 +38,11 @@ export interface OperatorOptions {
   namespaces?: string[] | undefined;
   /** NATS for graphs that name none (URL and the operator's own credentials). */
   nats: NatsOptions & { url: string };
+  /**
+   * Secret whose keys token/user/password the runners of graphs that name no NATS get as their credentials; a
+   * Secret of this name in each graph's namespace (pods can only mount their own namespace's Secrets).
+   */
+  natsSecret?: string | undefined;
   /** Runner image of graphs that name none. */
   runnerImage: string;
   /** Image prefixes a JobGraph's spec.image must start with (default: any). */
@@ -191,7 +195,6 @@ async function startControllers(ctx: {
   });
   const graphQueue = new WorkQueue<string>({ name: "jobgraph", metrics: metrics.registry });
   const taskQueue = new WorkQueue<string>({ name: "jobtask", metrics: metrics.registry, qps: 1000, burst: 2000 });
-  const builtinTypes = new Set(builtinRegistry().names());
   const graphController = new GraphController({
     client,
     graphs: graphs.view,
@@ -201,8 +204,8 @@ async function startControllers(ctx: {
     connections,
     runnerImage: options.runnerImage,
     allowedImages: options.allowedImages,
-    builtinTypes,
     natsUrl: defaults.url,
+    natsSecret: options.natsSecret,
     logger,
     metrics,
   });

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { loadConfig, loadConfigObject, type AbandonedJob, type LoadedConfig } from "../../core/index.ts";
 import { builtinRegistry } from "../../jobs/index.ts";
@@ -8,6 +9,15 @@ import type { Format } from "../drive.ts";
 export const configFlags = {
   jobs: { type: "string", multiple: true },
 } as const;
+
+/**
+ * The directories of job modules: `--jobs DIR` flags, then those listed in $JOBCHAIN_JOBS (separated by ':'),
+ * which is how a runner image says where its jobs are (the project image sets JOBCHAIN_JOBS=/app/jobs).
+ */
+export function jobDirectories(flags: readonly string[] | undefined): string[] {
+  const fromEnv = (process.env.JOBCHAIN_JOBS ?? "").split(path.delimiter).map((d) => d.trim()).filter(Boolean);
+  return [...new Set([...(flags ?? []), ...fromEnv])];
+}
 
 /**
  * Loads CONFIG, or without one the configuration in $JOBCHAIN_CONFIG (JSON or YAML text, as the operator gives
@@ -25,9 +35,9 @@ export async function loadFromArgs(positional: string | undefined, jobDirs: stri
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       throw new UsageError("JOBCHAIN_CONFIG must hold a mapping with `jobs` and `graphs`", "set it to a configuration, or pass CONFIG");
     }
-    return loadConfigObject(data as Record<string, unknown>, { jobDirs: jobDirs ?? [], registry: builtinRegistry() });
+    return loadConfigObject(data as Record<string, unknown>, { jobDirs: jobDirectories(jobDirs), registry: builtinRegistry() });
   }
-  return loadConfig(positional ?? ".", { jobDirs: jobDirs ?? [], registry: builtinRegistry() });
+  return loadConfig(positional ?? ".", { jobDirs: jobDirectories(jobDirs), registry: builtinRegistry() });
 }
 
 export function outputFormat(value: string | undefined): Format {

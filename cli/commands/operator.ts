@@ -5,13 +5,16 @@ import { natsUrl } from "../../runner/index.ts";
 
 export const DEFAULT_RUNNER_IMAGE = "jobchain:0.1.0";
 
-export const usage = `usage: jobchain operator [--kubeconfig FILE] [--namespace NS]... [--nats URL] [--runner-image IMAGE]
-                         [--allowed-images PREFIX,...] [--leader-elect] [--metrics-port N] [--qps N] [--burst N]
+export const usage = `usage: jobchain operator [--kubeconfig FILE] [--namespace NS]... [--nats URL] [--nats-secret NAME]
+                         [--runner-image IMAGE] [--allowed-images PREFIX,...] [--leader-elect]
+                         [--metrics-port N] [--qps N] [--burst N]
 
 Runs the Kubernetes operator: reconciles JobGraph and JobTask resources (jobchain.dev/v1alpha1) until SIGTERM or
 SIGINT. In a pod it uses the service account; outside one, --kubeconfig, $KUBECONFIG or ~/.kube/config.
   --namespace NS          watch only this namespace (repeatable; default: every namespace)
   --nats URL              NATS of graphs that name none in spec.nats (default $JOBCHAIN_NATS_URL)
+  --nats-secret NAME      Secret (keys token, user, password) that runners of graphs naming no NATS take their
+                          credentials from: one of this name in each graph's namespace
   --runner-image IMAGE    runner image of graphs without spec.image (default $JOBCHAIN_RUNNER_IMAGE or ${DEFAULT_RUNNER_IMAGE})
   --allowed-images P,...  refuse a JobGraph whose spec.image starts with none of these prefixes
   --leader-elect          only the holder of the Lease reconciles (run two or more replicas)
@@ -27,6 +30,7 @@ export async function operator(argv: string[]): Promise<number> {
     ...natsFlags,
     kubeconfig: { type: "string" },
     namespace: { type: "string", short: "n", multiple: true },
+    "nats-secret": { type: "string" },
     "runner-image": { type: "string" },
     "allowed-images": { type: "string" },
     "leader-elect": { type: "boolean" },
@@ -56,6 +60,7 @@ export async function operator(argv: string[]): Promise<number> {
     kubeconfig: values.kubeconfig,
     namespaces: values.namespace,
     nats,
+    natsSecret: values["nats-secret"],
     runnerImage: values["runner-image"] ?? process.env.JOBCHAIN_RUNNER_IMAGE ?? DEFAULT_RUNNER_IMAGE,
     allowedImages: allowed,
     leaderElect: values["leader-elect"] ?? false,

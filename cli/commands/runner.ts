@@ -21,7 +21,8 @@ back) the messages in hand, and exits 0. Several runners may serve the same node
   --ack-wait S      seconds before an unacknowledged message is redelivered (default 30; runners send heartbeats)
   --max-deliver N   deliveries before a message's task is failed (default 5)
   --drain-timeout S seconds to finish the messages in hand after SIGTERM before handing them back (default 30)
-  --jobs DIR        more job classes (repeatable); <CONFIG>/jobs/ is always loaded
+  --jobs DIR        more job classes (repeatable); <CONFIG>/jobs/ and the directories in $JOBCHAIN_JOBS
+                    (':'-separated; /app/jobs in the project image) are always loaded
 ${NATS_USAGE}
 ${REPLICAS_USAGE}`;
 

@@ -51,9 +51,9 @@ export interface GraphControllerOptions {
   connections: Connections;
   runnerImage: string;
   allowedImages: string[] | undefined;
-  /** Job types the default runner image holds (checked at admission of a graph that uses it). */
-  builtinTypes: ReadonlySet<string>;
   natsUrl: string;
+  /** Secret (in each graph's namespace) with the NATS credentials of runners of graphs that name no NATS. */
+  natsSecret?: string | undefined;
   logger: Logger;
   metrics: OperatorMetrics;
   now?: () => number;
@@ -133,7 +133,9 @@ export class GraphController implements GraphPlans {
         if (!isConflict(e) && !(e as { status?: number }).status?.toString().startsWith("409")) throw e;
       });
     }
-    const settings: RunnerSettings = { natsUrl: jg.spec.nats?.url ?? this.o.natsUrl, natsSecret: jg.spec.nats?.secretRef?.name };
+    const settings: RunnerSettings = jg.spec.nats
+      ? { natsUrl: jg.spec.nats.url ?? this.o.natsUrl, natsSecret: jg.spec.nats.secretRef?.name }
+      : { natsUrl: this.o.natsUrl, natsSecret: this.o.natsSecret };
     const poolStatus: NonNullable<JobGraphStatus["pools"]> = [];
     const notReady: string[] = [];
     for (const pool of plan.pools) {
@@ -182,7 +184,8 @@ export class GraphController implements GraphPlans {
     const planned = planGraph(
       { namespace: jg.metadata.namespace!, name: jg.metadata.name },
       spec,
-      { defaultImage: this.o.runnerImage, knownTypes: spec.image ? undefined : this.o.builtinTypes },
+      // Job types are checked by the runners, which know what their image holds, and reported in Ready.
+      { defaultImage: this.o.runnerImage },
     );
     if (!planned.ok) {
       const unknownType = planned.problems.some((p) => p.includes("unknown job type"));

@@ -42,7 +42,7 @@ describe.skipIf(skip)("operator security", () => {
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
     } as KubeObject);
     // With leader election (the Lease is the Role's part) and a graph that names a NATS Secret.
-    await env.startOperator({ kubeconfig: env.cp.restrictedKubeconfig, leaderElect: true, leaseNamespace: "default" });
+    await env.startOperator({ kubeconfig: env.cp.restrictedKubeconfig, leaderElect: true, leaseNamespace: "default", natsSecret: "nats-creds" });
     await env.operator!.leading();
   }, 180_000);
   afterAll(async () => env?.stop(), 60_000);
@@ -68,6 +68,21 @@ describe.skipIf(skip)("operator security", () => {
     expect(envVars.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.valueFrom.secretKeyRef.name)).toEqual(["nats-creds", "nats-creds", "nats-creds"]);
     expect(envVars.every((e) => !/TOKEN|PASSWORD|USER/.test(e.name) || e.value === undefined)).toBe(true);
   }, 150_000);
+
+  it("gives runners of graphs that name no NATS the operator's --nats-secret, by reference", async () => {
+    await env.kube.create(JOBGRAPHS, jobGraph("default-nats", { jobs: { a: { type: "Echo" } }, graph: { a: { next: [] } } }));
+    let deps: Obj[] = [];
+    await until(async () => {
+      deps = (await env.kube.list<Obj>(APPS.deployments, { namespace: "default", labelSelector: "jobchain.dev/graph=default-nats" })).items;
+      return deps.length > 0;
+    }, 60_000, "the graph's Deployment");
+    const envVars = deps[0]!.spec.template.spec.containers[0].env as { name: string; valueFrom?: any }[];
+    expect(envVars.filter((e) => e.valueFrom?.secretKeyRef).map((e) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.optional])).toEqual([
+      ["JOBCHAIN_NATS_TOKEN", "nats-creds", true],
+      ["JOBCHAIN_NATS_USER", "nats-creds", true],
+      ["JOBCHAIN_NATS_PASSWORD", "nats-creds", true],
+    ]);
+  }, 90_000);
 
   it("builds runner pods that pass the PodSecurity restricted profile", async () => {
     await env.kube.create(CORE.namespaces, {
