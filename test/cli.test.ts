@@ -1,5 +1,5 @@
 // The CLI contract, driven through the real binary on real configuration directories.
-import { cpSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, REPO, cli, hasStack } from "./helpers/cli.ts";
@@ -288,5 +288,30 @@ export class Shout extends Job {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/jobs\/x.mjs: cannot load job module: Cannot find package 'left-pad-extreme'.*\(install the missing package where your jobs live \(npm install left-pad-extreme\)\)/);
     expect(hasStack(r.stderr)).toBe(false);
+  });
+});
+
+describe("jobchain jobs", () => {
+  it("lists the built-in jobs and those of $JOBCHAIN_JOBS and --jobs, with where each comes from", async () => {
+    const r = await cli(["jobs", "--format", "json"], { env: { ...process.env, JOBCHAIN_JOBS: path.join(EXAMPLE, "jobs") } });
+    expect(r.code, r.stderr).toBe(0);
+    const types = JSON.parse(r.stdout) as { type: string; source: string }[];
+    expect(types.find((t) => t.type === "Echo")?.source).toBe("built-in");
+    expect(types.find((t) => t.type === "CleanText")?.source).toMatch(/examples\/pipeline\/jobs\/text\.ts$/);
+    const plain = await cli(["jobs"]);
+    expect(plain.stdout).not.toContain("CleanText");
+    expect((await cli(["jobs", "--jobs", path.join(EXAMPLE, "jobs")])).stdout).toMatch(/^Report\s+\S*text\.ts$/m);
+  });
+
+  it("fails naming the directory or module that does not load", async () => {
+    const t = tempDir();
+    mkdirSync(path.join(t.dir, "jobs"));
+    writeFileSync(path.join(t.dir, "jobs", "broken.ts"), "export class Broken extends {}\n");
+    for (const env of [{ JOBCHAIN_JOBS: path.join(t.dir, "missing") }, { JOBCHAIN_JOBS: path.join(t.dir, "jobs") }]) {
+      const r = await cli(["jobs"], { env: { ...process.env, ...env } });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(env.JOBCHAIN_JOBS);
+      expect(hasStack(r.stderr)).toBe(false);
+    }
   });
 });
