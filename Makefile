@@ -21,6 +21,11 @@ SOURCES := index.ts $(shell find core jobs cli runner operator -name '*.ts' -not
 TSC := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 
+# Whether this machine can run a Kubernetes node with containers (mk/node.mk, mk/e2e.mk), and where image archives go.
+NODE_CAN_RUN := $(shell scripts/node/can-run.sh >/dev/null 2>&1 && echo yes)
+NODE_WHY_NOT := $(shell scripts/node/can-run.sh 2>/dev/null)
+IMAGE_ARCHIVES := $(CACHE_DIR)/images/archives
+
 # Extra prerequisites of `make test` (test servers), appended by mk/*.mk.
 TEST_PREREQS :=
 -include mk/*.mk
@@ -54,8 +59,9 @@ build: dist/.built ## compile the package to dist/ (the CLI runs from there)
 typecheck: node_modules/.installed ## type-check everything (TypeScript 7, strict)
 	$(TSC) -p tsconfig.json --noEmit
 
-test: typecheck build $(TEST_PREREQS) ## type-check, then run every test (unit, CLI, NATS, control plane)
+test: typecheck build $(TEST_PREREQS) ## type-check, then run every test (unit, CLI, NATS, control plane, node, end to end)
 	$(VITEST) run
+	@$(MAKE) --no-print-directory e2e
 
 unit: build ## run the tests that need no servers
 	$(VITEST) run core jobs cli

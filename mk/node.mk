@@ -6,8 +6,6 @@
 #   image            the project image only, also loaded into a running node
 # Where containers cannot run (not root, no overlayfs or cgroups) nothing is prepared and the node suites are
 # reported as skipped with the reason. See docs/testing.md "Local node".
-NODE_CAN_RUN := $(shell scripts/node/can-run.sh >/dev/null 2>&1 && echo yes)
-NODE_WHY_NOT := $(shell scripts/node/can-run.sh 2>/dev/null)
 
 TEST_PREREQS += node-prereqs
 BENCH_PREREQS += node-prereqs
@@ -20,7 +18,6 @@ node-components: controlplane ## build the node's kubelet, kube-proxy, controlle
 	@scripts/node/build.sh | tail -1
 
 # Each archive is rebuilt when what goes into it changed (the Docker engine's layer cache keeps a rebuild short).
-IMAGE_ARCHIVES := $(JOBCHAIN_CACHE_DIR)/images/archives
 PROJECT_IMAGE_INPUTS := Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json \
 	$(SOURCES) $(shell find bin examples -type f 2>/dev/null)
 

@@ -6,6 +6,9 @@
 #   scripts/images/build.sh nats      # nats-server: jobchain.local/nats-server
 #   scripts/images/build.sh project   # the repository's Dockerfile on the local base: jobchain.local/jobchain:dev
 #   scripts/images/build.sh all       # the four; the archives directory is the last line of stdout
+#   scripts/images/build.sh context DIR IMAGE NAME   # `docker build -t IMAGE DIR` (e.g. a runner image FROM the
+#                                                    # project image) saved as NAME.tar
+#   scripts/images/build.sh tag IMAGE NEW NAME        # the image IMAGE under the tag NEW, saved as NAME.tar
 #
 # Archives: $CACHE_DIR/images/archives/<name>.tar (`docker save` format, imported with `ctr images import`).
 # The base root filesystem is cached ($CACHE_DIR/images/base/<key>.tar) and built again only when its key (Debian
@@ -115,6 +118,24 @@ build_project() {
   save "$PROJECT_IMAGE" jobchain
 }
 
+# A user's image, built from its directory as the docs tell users (`docker build -t IMAGE DIR`).
+build_context() { # DIR IMAGE NAME
+  [[ -f "$1/Dockerfile" ]] || { log "$1 has no Dockerfile"; exit 2; }
+  engine
+  docker_ image inspect "$PROJECT_IMAGE" >/dev/null 2>&1 || build_project
+  local t0=$SECONDS
+  docker_ build -q --network host -t "$2" "$1" >/dev/null
+  log "$2 built in $((SECONDS - t0)) s"
+  save "$2" "$3"
+}
+
+tag_image() { # IMAGE NEW NAME
+  engine
+  docker_ image inspect "$1" >/dev/null 2>&1 || { [[ "$1" == "$PROJECT_IMAGE" ]] && build_project; }
+  docker_ tag "$1" "$2"
+  save "$2" "$3"
+}
+
 what="${1:-all}"
 case "$what" in
   base) build_base ;;
@@ -127,6 +148,8 @@ case "$what" in
     scratch_image "$NATS_IMAGE" nats-server "$NATS_SERVER_BIN" 1000:1000
     build_project
     ;;
-  *) log "usage: scripts/images/build.sh base|pause|nats|project|all"; exit 2 ;;
+  context) [[ $# -eq 4 ]] || { log "usage: scripts/images/build.sh context DIR IMAGE NAME"; exit 2; }; build_context "$2" "$3" "$4" ;;
+  tag) [[ $# -eq 4 ]] || { log "usage: scripts/images/build.sh tag IMAGE NEW NAME"; exit 2; }; tag_image "$2" "$3" "$4" ;;
+  *) log "usage: scripts/images/build.sh base|pause|nats|project|all|context DIR IMAGE NAME|tag IMAGE NEW NAME"; exit 2 ;;
 esac
 echo "$ARCHIVES"

@@ -1,0 +1,108 @@
+// The local single node (node.ts) as the end-to-end suite's cluster (e2e-cluster.ts). Services are reached from
+// the host at their ClusterIP (kube-proxy programs the host's own traffic too), which outlives their pods.
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import type { E2ECluster } from "./e2e-cluster.ts";
+import { NODE_NAME, startNode, type KubeNode } from "./node.ts";
+
+/** kubectl with a cluster's env; stdout, or an Error carrying stderr. */
+export function kubectlWith(kubectl: string, env: Record<string, string>, args: string[], input?: string, timeoutMs = 120_000): string {
+  try {
+    return execFileSync(kubectl, args, {
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+      ...(input !== undefined ? { input } : {}),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`kubectl ${args.join(" ")}: ${(err.stderr || err.message).trim()}`, { cause: e });
+  }
+}
+
+/** What went on in a namespace: pods, their descriptions and logs (current and previous), events. */
+export function namespaceDiagnostics(kubectl: (args: string[]) => string, namespace: string): string {
+  const out: string[] = [];
+  const section = (title: string, args: string[]) => {
+    let text: string;
+    try {
+      text = kubectl(args);
+    } catch (e) {
+      text = (e as Error).message;
+    }
+    if (text.trim()) out.push(`----- ${title}\n${text.trimEnd()}`);
+  };
+  section(`pods in ${namespace}`, ["get", "pods,deployments,statefulsets,pvc", "-n", namespace, "-o", "wide"]);
+  section(`events in ${namespace}`, ["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"]);
+  let pods: string[] = [];
+  try {
+    pods = kubectl(["get", "pods", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"]).split(/\s+/).filter(Boolean);
+  } catch {
+    // listed above with the error
+  }
+  for (const pod of pods) {
+    section(`describe pod ${pod}`, ["describe", "pod", "-n", namespace, pod]);
+    section(`logs ${pod}`, ["logs", "-n", namespace, pod, "--all-containers", "--tail=200"]);
+    section(`previous logs ${pod}`, ["logs", "-n", namespace, pod, "--all-containers", "--tail=100", "--previous"]);
+  }
+  return out.join("\n");
+}
+
+/** A local PersistentVolume on the node of the class `jobchain-local` (as node.ts makes its own). */
+function localVolumeYaml(name: string, dir: string, size: string): string {
+  return `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: ${name}}
+spec:
+  capacity: {storage: ${size}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: jobchain-local
+  local: {path: ${dir}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: [${NODE_NAME}]}
+`;
+}
+
+export async function startNodeE2ECluster(progress?: (line: string) => void): Promise<E2ECluster & { node: KubeNode }> {
+  const node = await startNode(progress ? { progress } : {});
+  const k = (args: string[], input?: string) => kubectlWith(node.kubectl, node.env, args, input);
+  let extraVolumes = 0;
+  return {
+    flavor: "node",
+    node,
+    kubectl: node.kubectl,
+    env: node.env,
+    async loadImageArchive(archive) {
+      node.importImage(archive);
+    },
+    async serviceUrl(namespace, service, port, scheme) {
+      const ip = k(["get", "service", "-n", namespace, service, "-o", "jsonpath={.spec.clusterIP}"]).trim();
+      if (!ip || ip === "None") throw new Error(`service ${namespace}/${service} has no ClusterIP`);
+      return { url: `${scheme}://${ip}:${port}`, close: async () => {} };
+    },
+    async ensureVolumes(count, size) {
+      const available = JSON.parse(k(["get", "pv", "-o", "json"])) as {
+        items: { spec: { storageClassName?: string }; status: { phase: string } }[];
+      };
+      let free = available.items.filter((pv) => pv.spec.storageClassName === "jobchain-local" && pv.status.phase === "Available").length;
+      while (free < count) {
+        const name = `jobchain-e2e-${extraVolumes++}`;
+        const dir = path.join(node.dir, "volumes", name);
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, 0o1777); // pods run as non-root users; a local volume has no fsGroup handling
+        k(["apply", "-f", "-"], localVolumeYaml(name, dir, size));
+        free++;
+      }
+      return { storageClassName: "jobchain-local" };
+    },
+    diagnostics: (namespace) => namespaceDiagnostics(k, namespace),
+    stop: () => node.stop(),
+  };
+}
