@@ -12,52 +12,23 @@ import { startControlPlane, type ControlPlane } from "../../test/harness/control
 import { startNats, type NatsServerHandle } from "../../test/harness/nats.ts";
 import { startDeploymentRunner, type DeploymentRunner } from "../../test/harness/deployments.ts";
 import { installCrds } from "../../test/harness/services.ts";
-import { APIEXTENSIONS, APPS, Informer, createKubeClient, loadKubeConfig, type KubeClient, type KubeObject } from "../../operator/kube/index.ts";
+import { APPS, createKubeClient, loadKubeConfig, type KubeObject } from "../../operator/kube/index.ts";
 import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
 import { JobChainClient } from "../../runner/index.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
 import { CLI, spawnCli, type CliProcess } from "./lib/procs.ts";
 import { fmtInt, percentiles, sleep } from "./lib/stats.ts";
+import { CLIENTS, createMany, crFloor, graphReady, latencies, succeededTimes, until, type Obj } from "./lib/kube.ts";
 
-type Obj = KubeObject & { spec?: any; status?: any };
 const NS = "default";
 const SUSTAINED = Number(process.env.BENCH_OPERATOR_TASKS ?? 2000);
 const FINISHED = Number(process.env.BENCH_OPERATOR_FINISHED ?? 10_000);
-const CLIENTS = 16;
 
 const graph = (name: string, spec: Record<string, unknown>): KubeObject => ({ apiVersion: "jobchain.dev/v1alpha1", kind: "JobGraph", metadata: { name, namespace: NS }, spec } as KubeObject);
 const echo = (n: number) => ({
   jobs: Object.fromEntries(Array.from({ length: n }, (_, i) => [`j${i}`, { type: "Echo" }])),
   graph: Object.fromEntries(Array.from({ length: n }, (_, i) => [`j${i}`, { next: i + 1 < n ? [`j${i + 1}`] : [] }])),
 });
-
-/** Runs `count` creates from CLIENTS concurrent loops; resolves with each name's create time. */
-async function createMany(count: number, make: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    while (next < count) await make(next++);
-  }));
-}
-
-/** Watches JobTasks and records when each was first seen Succeeded. */
-function succeededTimes(kube: KubeClient): { times: Map<string, number>; informer: Informer<Obj> } {
-  const times = new Map<string, number>();
-  const informer = new Informer<Obj>(kube, JOBTASKS, { namespace: NS });
-  const seen = (t: Obj) => {
-    if (t.status?.phase === "Succeeded" && !times.has(t.metadata.name)) times.set(t.metadata.name, performance.now());
-  };
-  informer.onAdd(seen);
-  informer.onUpdate((_o, t) => seen(t));
-  return { times, informer };
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
-}
 
 async function scrape(port: number, metric: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -96,33 +67,15 @@ const suite: BenchSuite = {
       const idle = op.rssMB()!;
 
       // ---- floor: the same apiserver, a trivial custom resource created and its status patched once
-      const widget = { group: "bench.jobchain.test", version: "v1", plural: "widgets", kind: "Widget", namespaced: true };
-      await kube.create(APIEXTENSIONS.customResourceDefinitions, {
-        apiVersion: "apiextensions.k8s.io/v1",
-        kind: "CustomResourceDefinition",
-        metadata: { name: "widgets.bench.jobchain.test" },
-        spec: {
-          group: widget.group,
-          scope: "Namespaced",
-          names: { plural: "widgets", singular: "widget", kind: "Widget" },
-          versions: [{ name: "v1", served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }],
-        },
-      } as KubeObject);
-      await until(() => kube.list(widget, { namespace: NS }).then(() => true, () => false), 30_000, "widget CRD served");
-      let t0 = performance.now();
-      await createMany(SUSTAINED, async (i) => {
-        await kube.create(widget, { apiVersion: "bench.jobchain.test/v1", kind: "Widget", metadata: { name: `w${i}`, namespace: NS }, spec: { i } } as KubeObject);
-        await kube.mergePatch(widget, NS, `w${i}`, { status: { phase: "Succeeded" } }, { subresource: "status" });
-      });
-      const floor = SUSTAINED / ((performance.now() - t0) / 1000);
+      const floor = await crFloor(kube, NS, SUSTAINED);
 
       // ---- a one-job graph; sustained JobTasks/s from 16 clients
       await kube.create(JOBGRAPHS, graph("one", { ...echo(1), pools: [{ name: "main", replicas: { min: 1, max: 4 } }] }));
-      await until(async () => (await kube.get<Obj>(JOBGRAPHS, NS, "one"))?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ?? false, 120_000, "graph one Ready");
-      const watch = succeededTimes(kube);
+      await until(async () => graphReady(await kube.get<Obj>(JOBGRAPHS, NS, "one")), 120_000, "graph one Ready");
+      const watch = succeededTimes(kube, NS);
       await watch.informer.start();
       const task = (name: string, g = "one") => ({ apiVersion: "jobchain.dev/v1alpha1", kind: "JobTask", metadata: { name, namespace: NS }, spec: { graph: g, input: { name } } } as KubeObject);
-      t0 = performance.now();
+      const t0 = performance.now();
       await createMany(SUSTAINED, (i) => kube.create(JOBTASKS, task(`s${i}`)));
       await until(() => watch.times.size >= SUSTAINED, 600_000, "sustained JobTasks Succeeded");
       const sustained = SUSTAINED / ((Math.max(...watch.times.values()) - t0) / 1000);
@@ -136,24 +89,15 @@ const suite: BenchSuite = {
       });
 
       // ---- latency at 50/s
-      const created = new Map<string, number>();
       const N = 500;
-      const start = performance.now();
-      await Promise.all(Array.from({ length: N }, async (_, i) => {
-        const at = start + i * 20;
-        await sleep(Math.max(0, at - performance.now()));
-        created.set(`l${i}`, performance.now());
-        await kube.create(JOBTASKS, task(`l${i}`));
-      }));
-      await until(() => [...created.keys()].every((k) => watch.times.has(k)), 120_000, "latency JobTasks Succeeded");
-      const lat = [...created].map(([k, t]) => watch.times.get(k)! - t);
+      const lat = await latencies(kube, watch.times, N, 20, (name) => task(name), "l");
       const [p50, p99] = percentiles(lat, [50, 99]);
       rows.push({ name: "JobTask created → Succeeded p50, one-job graph at 50/s", value: p50!, unit: "ms", target: "<= 250", met: p50! <= 250 });
       rows.push({ name: "JobTask created → Succeeded p99, one-job graph at 50/s", value: p99!, unit: "ms", target: "<= 1000", met: p99! <= 1000, note: `${N} JobTasks` });
 
       // ---- status writes per JobTask on a 4-job graph
       await kube.create(JOBGRAPHS, graph("four", { ...echo(4), pools: [{ name: "main", replicas: { min: 1, max: 2 } }] }));
-      await until(async () => (await kube.get<Obj>(JOBGRAPHS, NS, "four"))?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ?? false, 120_000, "graph four Ready");
+      await until(async () => graphReady(await kube.get<Obj>(JOBGRAPHS, NS, "four")), 120_000, "graph four Ready");
       const writesBefore = await scrape(o.port, "jobchain_jobtask_status_writes_total");
       await createMany(200, (i) => kube.create(JOBTASKS, task(`f${i}`, "four")));
       await until(() => Array.from({ length: 200 }, (_, i) => `f${i}`).every((k) => watch.times.has(k)), 120_000, "4-job JobTasks Succeeded");
@@ -167,7 +111,7 @@ const suite: BenchSuite = {
         graph: { wait: { next: [] } },
         pools: [{ name: "main", replicas: { min: 1, max: 4 }, concurrency: 4 }],
       }));
-      await until(async () => (await kube.get<Obj>(JOBGRAPHS, NS, "burst"))?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True") ?? false, 120_000, "graph burst Ready");
+      await until(async () => graphReady(await kube.get<Obj>(JOBGRAPHS, NS, "burst")), 120_000, "graph burst Ready");
       const nc = await connect({ servers: nats.url });
       const client = new JobChainClient({ nc });
       const burstAt = performance.now();
