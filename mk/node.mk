@@ -47,4 +47,4 @@ node-prereqs:
 endif
 
 # cluster-up starts the real node where it can run (test/harness/cluster.ts decides and says which).
-cluster-up: node-prereqs
+cluster-up: node-prereqs helm

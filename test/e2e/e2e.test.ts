@@ -16,10 +16,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import YAML from "yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { E2ECluster } from "../harness/e2e-cluster.ts";
-import { helm as runHelm } from "../harness/helm.ts";
 import { imageArchivesDir } from "../harness/node.ts";
 import { kubectlWith } from "../harness/node-e2e.ts";
-import { e2eSuiteSkip, E2E_IMAGES, startE2ECluster } from "../harness/e2e-vitest.ts";
+import { e2eSuiteSkip, E2E_IMAGES, helm as runHelm, startE2ECluster } from "../harness/e2e-vitest.ts";
 import { cli, REPO } from "../helpers/cli.ts";
 
 const skip = e2eSuiteSkip();

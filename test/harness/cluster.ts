@@ -24,9 +24,12 @@ import {
   type ControlPlaneState,
 } from "./controlplane.ts";
 import { readServices, startServices, stopServices } from "./services.ts";
+import { helm } from "./helm-run.ts";
+import { kubectlWith } from "./node-e2e.ts";
 import {
   IMAGES,
   importImageIntoNode,
+  nodeComponentsDir,
   nodeAlive,
   nodeSkipReason,
   readNodeState,
@@ -35,6 +38,7 @@ import {
   type NodeState,
 } from "./node.ts";
 
+const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
 const root = path.join(cacheDir(), "cluster");
 const stateFile = path.join(root, "state.json");
 const runDir = path.join(root, "run");
@@ -127,17 +131,34 @@ async function up(): Promise<void> {
     cp = await startControlPlaneOnly();
   }
   writeFileSync(stateFile, `${JSON.stringify(cp, null, 2)}\n`);
-  // Runner pods on the node reach nats-server on the node IP; the stand-in's processes on loopback.
-  const services = await startServices({
-    dir: servicesDir,
-    kubeconfig: cp.kubeconfigPath,
-    standIn: cp.nodeIP === undefined,
-    ...(cp.nodeIP !== undefined ? { natsHost: cp.nodeIP, runnerImage: IMAGES.project } : {}),
-  });
-  console.log(`JobChain: CRDs installed, operator running, nats-server at ${services.natsUrl} (logs in ${servicesDir})`);
+  if (cp.nodeIP !== undefined) {
+    installChart(cp.kubeconfigPath);
+  } else {
+    // Without a node: nats-server, the operator and the stand-in's runner "pods" as local processes.
+    const services = await startServices({ dir: servicesDir, kubeconfig: cp.kubeconfigPath, standIn: true });
+    console.log(`JobChain: CRDs installed, operator running, nats-server at ${services.natsUrl} (logs in ${servicesDir})`);
+  }
   console.log("  try: kubectl apply -f examples/k8s/echo-graph.yaml && kubectl create -f examples/k8s/echo-task.yaml && kubectl get jobtasks -w");
   console.log(`  export KUBECONFIG=${cp.kubeconfigPath}   # contexts: jobchain-admin (current), jobchain-restricted`);
   console.log(cp.kubeconfigPath);
+}
+
+/** JobChain on the node exactly as a user installs it: the chart, with the locally built images. */
+function installChart(kubeconfig: string): void {
+  const env = { KUBECONFIG: kubeconfig };
+  const t0 = Date.now();
+  helm(
+    [
+      "upgrade", "--install", "jobchain", path.join(REPO_ROOT, "charts/jobchain"), "--namespace", "jobchain-system", "--create-namespace",
+      "--wait", "--timeout", "5m", "--set", `image.tag=${IMAGES.project.split(":").pop()}`, "--set", "nats.install.storage.storageClassName=jobchain-local",
+    ],
+    { env },
+  );
+  const kubectl = path.join(nodeComponentsDir(), "bin", "kubectl");
+  const ip = kubectlWith(kubectl, env, ["get", "service", "-n", "jobchain-system", "jobchain-nats", "-o", "jsonpath={.spec.clusterIP}"]).trim();
+  console.log(`JobChain installed with helm in ${((Date.now() - t0) / 1000).toFixed(1)} s: release jobchain in namespace jobchain-system ` +
+    `(helm install jobchain charts/jobchain --set image.tag=dev); NATS at nats://${ip}:4222 from this machine`);
+  console.log(`  submit from here: node bin/jobchain.js submit --graph default_echo --input '{"name":"you"}' --nats nats://${ip}:4222`);
 }
 
 async function status(): Promise<void> {
