@@ -26,3 +26,4 @@ endif
 
 e2e: build helm e2e-images ## end to end on the local node: helm install, JobTasks, 1,000 tasks, faults, upgrade, uninstall
 	$(VITEST) run --config vitest.e2e.config.ts
+BENCH_PREREQS += helm e2e-images
