@@ -1,9 +1,11 @@
-// Writes the CRDs (crds/*.yaml) and docs/crd-reference.md from the zod schemas of operator/api (`make crds`).
+// Writes the CRDs (crds/*.yaml) and docs/crd-reference.md from the zod schemas of operator/api (`make crds`), and
+// the Helm chart's copies of the CRDs and of the operator's RBAC rules (scripts/chart-files.ts).
 // `--check` writes nothing and exits 1, naming the files, when the committed files differ from what it would write.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { GENERATE_COMMAND, generatedFiles } from "../operator/api/generate.ts";
+import { chartFiles } from "./chart-files.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const check = process.argv.includes("--check");
@@ -17,7 +19,8 @@ function current(file: string): string | undefined {
 }
 
 const stale: string[] = [];
-for (const f of generatedFiles()) {
+const generated = generatedFiles();
+for (const f of [...generated, ...chartFiles(generated, root)]) {
   const file = path.join(root, f.path);
   if (current(file) === f.text) continue;
   if (check) {
