@@ -4,7 +4,9 @@
 // values, CRDs included) is accepted by a real kube-apiserver in a server-side dry run.
 //
 // Skipped — with the reason on stderr and as a skip note — where helm or the control plane cannot be built (no Go).
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
@@ -12,6 +14,7 @@ import { generatedFiles } from "../../operator/api/generate.ts";
 import { CHART_DIR, RBAC_SOURCE, chartFiles } from "../../scripts/chart-files.ts";
 import { controlPlaneSuiteSkip } from "../harness/controlplane-vitest.ts";
 import { helm, helmBinary, HelmError } from "../harness/helm.ts";
+import { findNatsServer } from "../harness/nats.ts";
 import { installCrds, root } from "../operator/crd-helpers.ts";
 import { kubeHttp, type KubeHttp } from "../operator/kube-http.ts";
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
@@ -139,6 +142,22 @@ describe.skipIf(helmSkip)("Helm chart charts/jobchain", () => {
     expect(nats.readinessProbe.httpGet.path).toBe("/healthz?js-enabled-only=true");
     expect(nats.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(sts.spec.template.spec.securityContext).toMatchObject({ runAsUser: 1000, fsGroup: 1000 });
+  });
+
+  it("nats-server accepts the rendered configuration, single and clustered", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "jobchain-chart-"));
+    try {
+      for (const args of [[], ["-f", PRODUCTION]]) {
+        const conf: string = find(await template(args), "ConfigMap", "-nats-config").data["nats.conf"];
+        const file = path.join(dir, "nats.conf");
+        writeFileSync(file, conf);
+        const r = spawnSync(findNatsServer(), ["-t", "-c", file], { env: { ...process.env, POD_NAME: "rel-jobchain-nats-0", NATS_TOKEN: "t" }, encoding: "utf8" });
+        expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+        expect(`${r.stdout}${r.stderr}`).toMatch(/is valid/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the schema refuses an unknown key and a wrong type, naming them", async () => {
