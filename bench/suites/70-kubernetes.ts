@@ -8,7 +8,7 @@ import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { CORE, createKubeClient, loadKubeConfig, type KubeObject } from "../../operator/kube/index.ts";
 import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
-import { helm, helmMissing } from "../../test/harness/helm-run.ts";
+import { helm, helmBinary } from "../../test/harness/helm.ts";
 import { startNodeE2ECluster } from "../../test/harness/node-e2e.ts";
 import { IMAGES, imageArchivesDir, nodeAlive, nodeSkipReason, readNodeState } from "../../test/harness/node.ts";
 import type { BenchRow, BenchSuite } from "../types.ts";
@@ -36,7 +36,8 @@ const task = (name: string, g: string): KubeObject =>
 const suite: BenchSuite = {
   name: "Kubernetes, real pods (helm-installed, local node)",
   async run(): Promise<BenchRow[]> {
-    const why = nodeSkipReason({ images: ["nats-server", "jobchain"] }) ?? helmMissing();
+    const bin = helmBinary();
+    const why = nodeSkipReason({ images: ["nats-server", "jobchain"] }) ?? (bin.available ? undefined : bin.reason);
     if (why) throw new Error(`cannot run here: ${why}`);
     const running = readNodeState();
     if (running && nodeAlive(running)) throw new Error("a node is already running (make cluster-down)");
@@ -45,8 +46,8 @@ const suite: BenchSuite = {
     try {
       const { storageClassName } = await cluster.ensureVolumes(1, "1Gi");
       let t = performance.now();
-      helm(["install", "jobchain", path.join(REPO, "charts/jobchain"), "--namespace", "jobchain-system", "--create-namespace", "--wait", "--timeout", "5m",
-        "--set", "image.tag=dev", "--set", `nats.install.storage.storageClassName=${storageClassName}`], { env: cluster.env });
+      await helm(["install", "jobchain", path.join(REPO, "charts/jobchain"), "--namespace", "jobchain-system", "--create-namespace", "--wait", "--timeout", "5m",
+        "--set", "image.tag=dev", "--set", `nats.install.storage.storageClassName=${storageClassName}`], { env: cluster.env, timeoutMs: 360_000 });
       rows.push({ name: "helm install --wait (operator ×2, NATS on a volume)", value: performance.now() - t, unit: "ms" });
       const kube = createKubeClient(loadKubeConfig({ kubeconfig: cluster.env.KUBECONFIG! }), { qps: 10_000, burst: 10_000 });
       await kube.create(CORE.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } } as KubeObject);

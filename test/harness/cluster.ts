@@ -24,7 +24,7 @@ import {
   type ControlPlaneState,
 } from "./controlplane.ts";
 import { readServices, startServices, stopServices } from "./services.ts";
-import { helm } from "./helm-run.ts";
+import { helm } from "./helm.ts";
 import { kubectlWith } from "./node-e2e.ts";
 import {
   IMAGES,
@@ -132,7 +132,7 @@ async function up(): Promise<void> {
   }
   writeFileSync(stateFile, `${JSON.stringify(cp, null, 2)}\n`);
   if (cp.nodeIP !== undefined) {
-    installChart(cp.kubeconfigPath);
+    await installChart(cp.kubeconfigPath);
   } else {
     // Without a node: nats-server, the operator and the stand-in's runner "pods" as local processes.
     const services = await startServices({ dir: servicesDir, kubeconfig: cp.kubeconfigPath, standIn: true });
@@ -144,15 +144,15 @@ async function up(): Promise<void> {
 }
 
 /** JobChain on the node exactly as a user installs it: the chart, with the locally built images. */
-function installChart(kubeconfig: string): void {
+async function installChart(kubeconfig: string): Promise<void> {
   const env = { KUBECONFIG: kubeconfig };
   const t0 = Date.now();
-  helm(
+  await helm(
     [
       "upgrade", "--install", "jobchain", path.join(REPO_ROOT, "charts/jobchain"), "--namespace", "jobchain-system", "--create-namespace",
       "--wait", "--timeout", "5m", "--set", `image.tag=${IMAGES.project.split(":").pop()}`, "--set", "nats.install.storage.storageClassName=jobchain-local",
     ],
-    { env },
+    { env, timeoutMs: 360_000 },
   );
   const kubectl = path.join(nodeComponentsDir(), "bin", "kubectl");
   const ip = kubectlWith(kubectl, env, ["get", "service", "-n", "jobchain-system", "jobchain-nats", "-o", "jsonpath={.spec.clusterIP}"]).trim();

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { it } from "vitest";
 import type { E2ECluster } from "./e2e-cluster.ts";
-import { helmMissing } from "./helm-run.ts";
+import { helmBinary } from "./helm.ts";
 import { imageArchivesDir, nodeAlive, nodeSkipReason, readNodeState } from "./node.ts";
 import { startNodeE2ECluster } from "./node-e2e.ts";
 
@@ -15,7 +15,8 @@ export const e2eFlavor = (): "node" | "kind" => (process.env.JOBCHAIN_E2E_CLUSTE
 
 /** Undefined when the suite can run; otherwise the reason, printed and registered as one skipped test. */
 export function e2eSuiteSkip(): string | undefined {
-  let reason = helmMissing();
+  const bin = helmBinary();
+  let reason = bin.available ? undefined : bin.reason;
   if (reason === undefined && e2eFlavor() === "node") {
     reason = nodeSkipReason({ images: ["nats-server", "jobchain"] });
     const running = readNodeState();
@@ -32,8 +33,6 @@ export function e2eSuiteSkip(): string | undefined {
   });
   return reason;
 }
-
-export { helm } from "./helm-run.ts";
 
 export async function startE2ECluster(progress?: (line: string) => void): Promise<E2ECluster> {
   if (e2eFlavor() === "kind") {
