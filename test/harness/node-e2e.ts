@@ -26,12 +26,12 @@ export function kubectlWith(kubectl: string, env: Record<string, string>, args: 
 /** What went on in a namespace: pods, their descriptions and logs (current and previous), events. */
 export function namespaceDiagnostics(kubectl: (args: string[]) => string, namespace: string): string {
   const out: string[] = [];
-  const section = (title: string, args: string[]) => {
+  const section = (title: string, args: string[], quiet = false) => {
     let text: string;
     try {
       text = kubectl(args);
     } catch (e) {
-      text = (e as Error).message;
+      text = quiet ? "" : (e as Error).message;
     }
     if (text.trim()) out.push(`----- ${title}\n${text.trimEnd()}`);
   };
@@ -46,7 +46,7 @@ export function namespaceDiagnostics(kubectl: (args: string[]) => string, namesp
   for (const pod of pods) {
     section(`describe pod ${pod}`, ["describe", "pod", "-n", namespace, pod]);
     section(`logs ${pod}`, ["logs", "-n", namespace, pod, "--all-containers", "--tail=200"]);
-    section(`previous logs ${pod}`, ["logs", "-n", namespace, pod, "--all-containers", "--tail=100", "--previous"]);
+    section(`previous logs ${pod}`, ["logs", "-n", namespace, pod, "--all-containers", "--tail=100", "--previous"], true);
   }
   return out.join("\n");
 }
