@@ -199,5 +199,8 @@ STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 DOCKERFILE
 docker_ build -q --network none -t "$NODE_IMAGE" "$CTX" >/dev/null
+# Node images of earlier keys and the build's intermediate images are not kept.
+docker_ images --format '{{.Repository}}:{{.Tag}}' jobchain.local/kind-node | grep -vxF "$NODE_IMAGE" | xargs -r "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" rmi >/dev/null 2>&1 || true
+docker_ image prune -f >/dev/null
 log "$NODE_IMAGE: $(docker_ image inspect -f '{{.Size}}' "$NODE_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'), built in $((SECONDS - START)) s"
 echo "$NODE_IMAGE"
