@@ -20,8 +20,7 @@ kind-node-image:
 	@echo "kind: using the node image $(JOBCHAIN_KIND_NODE_IMAGE)"
 endif
 
-# The suite of test/e2e where it exists (vitest.e2e.config.ts), and the kind smoke test in any case.
-e2e-kind: build kind kind-node-image | $(NODE) ## run the end-to-end suite on a kind cluster (local node image unless JOBCHAIN_KIND_NODE_IMAGE)
+# The kind smoke test, then the end-to-end suite of test/e2e on a kind cluster.
+e2e-kind: build helm kind kind-node-image e2e-images | $(NODE) ## run the end-to-end suite on a kind cluster (local node image unless JOBCHAIN_KIND_NODE_IMAGE)
 	JOBCHAIN_E2E_CLUSTER=kind $(VITEST) run test/kind
-	@if [ -f vitest.e2e.config.ts ]; then JOBCHAIN_E2E_CLUSTER=kind $(VITEST) run --config vitest.e2e.config.ts; \
-	else echo "kind: no vitest.e2e.config.ts yet: the end-to-end suite was not run" >&2; fi
+	JOBCHAIN_E2E_CLUSTER=kind $(VITEST) run --config vitest.e2e.config.ts

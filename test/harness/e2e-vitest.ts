@@ -7,6 +7,7 @@ import type { E2ECluster } from "./e2e-cluster.ts";
 import { helmBinary } from "./helm.ts";
 import { imageArchivesDir, nodeAlive, nodeSkipReason, readNodeState } from "./node.ts";
 import { startNodeE2ECluster } from "./node-e2e.ts";
+import { kindSkipReason, startKindE2ECluster } from "./kind.ts";
 
 /** Image archives (imageArchivesDir()) the suite loads: `make e2e-images` builds them. */
 export const E2E_IMAGES = ["jobchain", "jobchain-next", "nats-server", "pipeline", "e2e-jobs-1", "e2e-jobs-2"] as const;
@@ -17,6 +18,7 @@ export const e2eFlavor = (): "node" | "kind" => (process.env.JOBCHAIN_E2E_CLUSTE
 export function e2eSuiteSkip(): string | undefined {
   const bin = helmBinary();
   let reason = bin.available ? undefined : bin.reason;
+  if (reason === undefined && e2eFlavor() === "kind") reason = kindSkipReason();
   if (reason === undefined && e2eFlavor() === "node") {
     reason = nodeSkipReason({ images: ["nats-server", "jobchain"] });
     const running = readNodeState();
@@ -36,7 +38,6 @@ export function e2eSuiteSkip(): string | undefined {
 
 export async function startE2ECluster(progress?: (line: string) => void): Promise<E2ECluster> {
   if (e2eFlavor() === "kind") {
-    const { startKindE2ECluster } = (await import("./kind.ts")) as { startKindE2ECluster: (p?: (l: string) => void) => Promise<E2ECluster> };
     return startKindE2ECluster(progress);
   }
   return startNodeE2ECluster(progress);
