@@ -43,6 +43,11 @@ export interface OperatorOptions {
    * Secret of this name in each graph's namespace (pods can only mount their own namespace's Secrets).
    */
   natsSecret?: string | undefined;
+  /**
+   * Job types the default runner image holds, when known (the project image: the built-in jobs). A graph without
+   * spec.image naming another type is then refused in Valid (UnknownJobType) before any runner starts.
+   */
+  defaultImageJobTypes?: ReadonlySet<string> | undefined;
   /** Runner image of graphs that name none. */
   runnerImage: string;
   /** Image prefixes a JobGraph's spec.image must start with (default: any). */
@@ -206,6 +211,7 @@ async function startControllers(ctx: {
     allowedImages: options.allowedImages,
     natsUrl: defaults.url,
     natsSecret: options.natsSecret,
+    defaultImageJobTypes: options.defaultImageJobTypes,
     logger,
     metrics,
   });

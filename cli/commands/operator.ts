@@ -2,6 +2,7 @@ import { parse, positiveInt } from "../args.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { NATS_USAGE, natsFlags, natsOptions } from "./nats-flags.ts";
 import { natsUrl } from "../../runner/index.ts";
+import { builtinRegistry } from "../../jobs/index.ts";
 
 export const DEFAULT_RUNNER_IMAGE = "jobchain:0.1.0";
 
@@ -56,12 +57,15 @@ export async function operator(argv: string[]): Promise<number> {
   // Flags over JOBCHAIN_NATS_* (connectNats adds the environment under what is given here).
   const nats = { ...natsOptions(values, "jobchain-operator"), url: natsUrl(values.nats) };
   const { startOperator } = await loadOperator();
+  const runnerImage = values["runner-image"] ?? process.env.JOBCHAIN_RUNNER_IMAGE;
   const op = await startOperator({
     kubeconfig: values.kubeconfig,
     namespaces: values.namespace,
     nats,
     natsSecret: values["nats-secret"],
-    runnerImage: values["runner-image"] ?? process.env.JOBCHAIN_RUNNER_IMAGE ?? DEFAULT_RUNNER_IMAGE,
+    runnerImage: runnerImage ?? DEFAULT_RUNNER_IMAGE,
+    // The default image is the project image: it holds exactly the built-in jobs.
+    defaultImageJobTypes: runnerImage === undefined ? new Set(builtinRegistry().names()) : undefined,
     allowedImages: allowed,
     leaderElect: values["leader-elect"] ?? false,
     leaseNamespace: values["lease-namespace"],

@@ -51,6 +51,8 @@ export interface GraphControllerOptions {
   connections: Connections;
   runnerImage: string;
   allowedImages: string[] | undefined;
+  /** Job types the default runner image holds, when known: a graph on it naming another is invalid at once. */
+  defaultImageJobTypes?: ReadonlySet<string> | undefined;
   natsUrl: string;
   /** Secret (in each graph's namespace) with the NATS credentials of runners of graphs that name no NATS. */
   natsSecret?: string | undefined;
@@ -184,8 +186,8 @@ export class GraphController implements GraphPlans {
     const planned = planGraph(
       { namespace: jg.metadata.namespace!, name: jg.metadata.name },
       spec,
-      // Job types are checked by the runners, which know what their image holds, and reported in Ready.
-      { defaultImage: this.o.runnerImage },
+      // Otherwise job types are checked by the runners, which know what their image holds, and reported in Ready.
+      { defaultImage: this.o.runnerImage, knownTypes: spec.image ? undefined : this.o.defaultImageJobTypes },
     );
     if (!planned.ok) {
       const unknownType = planned.problems.some((p) => p.includes("unknown job type"));

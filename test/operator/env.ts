@@ -13,6 +13,7 @@ import { createKubeClient, loadKubeConfig, type KubeClient, type KubeObject } fr
 import { JOBGRAPHS, JOBTASKS } from "../../operator/api/index.ts";
 import { startOperator, type Operator, type OperatorOptions } from "../../operator/index.ts";
 import { createLogger } from "../../core/index.ts";
+import { builtinRegistry } from "../../jobs/index.ts";
 import { BIN, REPO } from "../helpers/cli.ts";
 import { jobchain, type Proc } from "../helpers/procs.ts";
 import { until } from "../helpers/until.ts";
@@ -57,6 +58,9 @@ export async function startOperatorEnv(options: { apiserverArgs?: string[] } = {
   const countDir = mkdtempSync(path.join(os.tmpdir(), "jobchain-count-"));
   const jobsDir = mkdtempSync(path.join(os.tmpdir(), "jobchain-testjobs-"));
   writeFileSync(path.join(jobsDir, "count.js"), COUNT_JOBS);
+  // What the stand-in's runner "image" holds: the built-in jobs, Count (above) and the example pipeline's
+  // (examples/pipeline/jobs/text.ts; the CLI test of `jobchain jobs` lists the same).
+  const stubTypes = new Set([...builtinRegistry().names(), "Count", "CleanText", "WordStats", "Tone", "Report"]);
   const pods = await startDeploymentRunner({
     kubeconfig: cp.adminKubeconfig,
     // The container's `jobchain runner ...` as a local process, with the test's jobs beside the built-in ones.
@@ -94,6 +98,7 @@ export async function startOperatorEnv(options: { apiserverArgs?: string[] } = {
         kubeconfig: cp.adminKubeconfig,
         nats: { url: nats.url },
         runnerImage: "jobchain:test",
+        defaultImageJobTypes: stubTypes,
         logger: quietLogger(),
         metricsPort: 0,
         ...extra,
