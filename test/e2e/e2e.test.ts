@@ -18,6 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { E2ECluster } from "../harness/e2e-cluster.ts";
 import { imageArchivesDir } from "../harness/node.ts";
 import { kubectlWith } from "../harness/node-e2e.ts";
+import { eventually } from "../harness/node-vitest.ts";
 import { e2eSuiteSkip, E2E_IMAGES, startE2ECluster } from "../harness/e2e-vitest.ts";
 import { helm as runHelm } from "../harness/helm.ts";
 import { cli, REPO } from "../helpers/cli.ts";
@@ -113,20 +114,8 @@ describe.skipIf(skip)("JobChain end to end on real pods", () => {
   const runnerPods = (graph: string) =>
     json<{ items: Obj[] }>(["get", "pods", "-n", NS, "-l", `jobchain.dev/graph=${graph}`]).items.filter((p) => p.status?.phase === "Running");
 
-  async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 180_000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    let last = "";
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined && v !== false) return v;
-      } catch (e) {
-        last = (e as Error).message;
-      }
-      if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${last})` : ""}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  /** Polls until `probe` gives a value; fails naming `what` after `timeoutMs` (default 180 s). */
+  const waitFor = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 180_000) => eventually(what, probe, timeoutMs);
 
   beforeAll(async () => {
     mkdirSync(tmp, { recursive: true });

@@ -22,7 +22,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { E2ECluster } from "./e2e-cluster.ts";
 import { onProcessExit } from "./exit-hooks.ts";
-import { kubectlWith, namespaceDiagnostics } from "./node-e2e.ts";
+import { availableVolumes, clusterIpUrl, kubectlWith, namespaceDiagnostics } from "./node-e2e.ts";
 import { readSysctls, restoreSysctls } from "./node-host.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -275,16 +275,9 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
     async loadImageArchive(archive) {
       must(kind, ["load", "image-archive", archive, "--name", CLUSTER_NAME], { env: kindEnv });
     },
-    async serviceUrl(namespace, service, port, scheme) {
-      const ip = k(["get", "service", "-n", namespace, service, "-o", "jsonpath={.spec.clusterIP}"]).trim();
-      if (!ip || ip === "None") throw new Error(`service ${namespace}/${service} has no ClusterIP`);
-      return { url: `${scheme}://${ip}:${port}`, close: async () => {} };
-    },
+    serviceUrl: async (namespace, service, port, scheme) => clusterIpUrl(k, namespace, service, port, scheme),
     async ensureVolumes(count, size) {
-      const pvs = JSON.parse(k(["get", "pv", "-o", "json"])) as {
-        items: { spec: { storageClassName?: string }; status: { phase: string } }[];
-      };
-      let free = pvs.items.filter((pv) => pv.spec.storageClassName === STORAGE_CLASS && pv.status.phase === "Available").length;
+      let free = availableVolumes(k, STORAGE_CLASS);
       while (free < count) {
         const name = `jobchain-e2e-${volumes++}`;
         const volumeDir = `${VOLUMES_DIR}/${name}`;

@@ -51,6 +51,19 @@ export function namespaceDiagnostics(kubectl: (args: string[]) => string, namesp
   return out.join("\n");
 }
 
+/** `scheme://<ClusterIP>:port` of a Service: host-reachable on the local node and on kind, and kept across pod restarts. */
+export function clusterIpUrl(kubectl: (args: string[]) => string, namespace: string, service: string, port: number, scheme: string): { url: string; close(): Promise<void> } {
+  const ip = kubectl(["get", "service", "-n", namespace, service, "-o", "jsonpath={.spec.clusterIP}"]).trim();
+  if (!ip || ip === "None") throw new Error(`service ${namespace}/${service} has no ClusterIP`);
+  return { url: `${scheme}://${ip}:${port}`, close: async () => {} };
+}
+
+/** PersistentVolumes of `storageClassName` not bound yet. */
+export function availableVolumes(kubectl: (args: string[]) => string, storageClassName: string): number {
+  const pvs = JSON.parse(kubectl(["get", "pv", "-o", "json"])) as { items: { spec: { storageClassName?: string }; status: { phase: string } }[] };
+  return pvs.items.filter((pv) => pv.spec.storageClassName === storageClassName && pv.status.phase === "Available").length;
+}
+
 /** A local PersistentVolume on the node of the class `jobchain-local` (as node.ts makes its own). */
 function localVolumeYaml(name: string, dir: string, size: string): string {
   return `apiVersion: v1
@@ -82,16 +95,9 @@ export async function startNodeE2ECluster(progress?: (line: string) => void): Pr
     async loadImageArchive(archive) {
       node.importImage(archive);
     },
-    async serviceUrl(namespace, service, port, scheme) {
-      const ip = k(["get", "service", "-n", namespace, service, "-o", "jsonpath={.spec.clusterIP}"]).trim();
-      if (!ip || ip === "None") throw new Error(`service ${namespace}/${service} has no ClusterIP`);
-      return { url: `${scheme}://${ip}:${port}`, close: async () => {} };
-    },
+    serviceUrl: async (namespace, service, port, scheme) => clusterIpUrl(k, namespace, service, port, scheme),
     async ensureVolumes(count, size) {
-      const available = JSON.parse(k(["get", "pv", "-o", "json"])) as {
-        items: { spec: { storageClassName?: string }; status: { phase: string } }[];
-      };
-      let free = available.items.filter((pv) => pv.spec.storageClassName === "jobchain-local" && pv.status.phase === "Available").length;
+      let free = availableVolumes(k, "jobchain-local");
       while (free < count) {
         const name = `jobchain-e2e-${extraVolumes++}`;
         const dir = path.join(node.dir, "volumes", name);
