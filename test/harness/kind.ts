@@ -258,7 +258,21 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
   const kubectl = path.join(cacheDir(), "node", `k8s-${v.KUBERNETES_VERSION}_coredns-${v.COREDNS_VERSION}_crictl-${v.CRICTL_VERSION}`, "bin", "kubectl");
   const kubectlBin = existsSync(kubectl) ? kubectl : "kubectl";
   const env = { KUBECONFIG: kubeconfigPath };
-  const k = (args: string[], input?: string) => kubectlWith(kubectlBin, env, args, input);
+  const k = (args: string[], input?: string, timeoutMs?: number) => kubectlWith(kubectlBin, env, args, input, timeoutMs);
+  if (local) {
+    // kubeadm's Corefile forwards other names to the node's resolv.conf, which on a machine without an upstream
+    // resolver points back at a loopback address: CoreDNS's loop plugin then stops it. Without a registry there is
+    // nothing outside the cluster to resolve, so the local cluster answers cluster names only, as the node does.
+    try {
+      say("kind: CoreDNS answers cluster names only");
+      k(["-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", JSON.stringify({ data: { Corefile: CLUSTER_ONLY_COREFILE } })]);
+      k(["-n", "kube-system", "rollout", "restart", "deployment/coredns"]);
+      k(["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=180s"], undefined, 200_000);
+    } catch (e) {
+      await stop().catch(() => {});
+      throw e;
+    }
+  }
   let volumes = 0;
   const startupMs = Date.now() - t0;
   say(`kind: cluster ${CLUSTER_NAME} Ready in ${(startupMs / 1000).toFixed(1)} s`);
@@ -295,6 +309,28 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
     stop,
   };
 }
+
+/** kubeadm's default Corefile without `forward` and `loop`. */
+const CLUSTER_ONLY_COREFILE = `.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    reload
+    loadbalance
+}
+`;
 
 /** A local PersistentVolume on the kind node, of the class the node image's default-storage.yaml names. */
 function localVolumeYaml(name: string, dir: string, size: string): string {

@@ -73,6 +73,22 @@ spec:
     expect(k(["logs", "jobchain-version"])).toContain(version);
   }, 300_000);
 
+  it("resolves cluster names from a pod (CoreDNS up)", () => {
+    k(["apply", "-f", "-"], `apiVersion: v1
+kind: Pod
+metadata: {name: resolver, namespace: default}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: resolver
+    image: jobchain.local/jobchain:dev
+    imagePullPolicy: Never
+    command: ["node", "-e", "require('dns').lookup('kubernetes.default.svc.cluster.local', (e, a) => { if (e) { console.error(e.message); process.exit(1) } console.log(a) })"]
+`);
+    k(["wait", "pod/resolver", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s"]);
+    expect(k(["logs", "resolver"]).trim()).toBe(k(["get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"]));
+  }, 300_000);
+
   it("binds a 1Gi claim of the default class to a volume of ensureVolumes()", async () => {
     const { storageClassName } = await cluster.ensureVolumes(1, "1Gi");
     expect(storageClassName).toBe("standard");
