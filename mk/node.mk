@@ -4,13 +4,14 @@
 #                    built once into $(JOBCHAIN_CACHE_DIR)/node/<versions>/bin (scripts/node/build.sh)
 #   images           the image archives the node imports: base, pause, nats-server, the project (scripts/images/)
 #   image            the project image only, also loaded into a running node
+#   runner-image     a user's runner image (DIR, IMAGE), also loaded into a running node
 # Where containers cannot run (not root, no overlayfs or cgroups) nothing is prepared and the node suites are
 # reported as skipped with the reason. See docs/testing.md "Local node".
 
 TEST_PREREQS += node-prereqs
 BENCH_PREREQS += node-prereqs
 
-.PHONY: node-packages node-components images image node-prereqs
+.PHONY: node-packages node-components images image runner-image node-prereqs
 node-packages: ## install Debian's containerd, runc, CNI plugins, iptables, debootstrap, docker.io (root)
 	@scripts/node/packages.sh
 
@@ -35,6 +36,15 @@ images: $(addprefix $(IMAGE_ARCHIVES)/,base.tar pause.tar nats-server.tar jobcha
 image: node-packages node-components | $(NODE) ## build the project image (Dockerfile) and load it into a running node
 	@scripts/images/build.sh project >/dev/null
 	@node test/harness/cluster.ts load-image jobchain
+
+# A runner image of the user's own for the local cluster: DIR's Dockerfile (FROM the project image, as
+# examples/pipeline/Dockerfile) built as IMAGE with no registry, then loaded into the running node; a JobGraph with
+# spec.image IMAGE runs it (imagePullPolicy IfNotPresent).
+RUNNER_ARCHIVE = runner-$(subst :,_,$(subst /,_,$(IMAGE)))
+runner-image: node-packages node-components | $(NODE) ## build DIR's Dockerfile as IMAGE and load it into a running node (make runner-image DIR=examples/pipeline IMAGE=jobchain.local/pipeline:1)
+	@[ -n "$(DIR)" ] && [ -n "$(IMAGE)" ] || { echo "usage: make runner-image DIR=<directory with a Dockerfile> IMAGE=<name:tag>" >&2; exit 2; }
+	@scripts/images/build.sh context "$(DIR)" "$(IMAGE)" "$(RUNNER_ARCHIVE)" >/dev/null
+	@node test/harness/cluster.ts load-image "$(RUNNER_ARCHIVE)"
 
 ifeq ($(NODE_CAN_RUN),yes)
 # An image build that fails (e.g. the npm registry unreachable from the build) does not stop `make test`: the node
