@@ -32,7 +32,7 @@ TEST_PREREQS :=
 
 .PHONY: help node deps build typecheck test unit demo bench clean
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
 $(NODE):
 	@echo "installing Node $(NODE_MAJOR) into $(NODE_HOME) (system node is $(SYSTEM_NODE_MAJOR))"
