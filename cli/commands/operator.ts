@@ -19,6 +19,8 @@ SIGINT. In a pod it uses the service account; outside one, --kubeconfig, $KUBECO
   --runner-image IMAGE    runner image of graphs without spec.image (default $JOBCHAIN_RUNNER_IMAGE or ${DEFAULT_RUNNER_IMAGE})
   --allowed-images P,...  refuse a JobGraph whose spec.image starts with none of these prefixes
   --leader-elect          only the holder of the Lease reconciles (run two or more replicas)
+  --lease-name NAME       name of the Lease (default jobchain-operator); operators watching different namespaces
+                          from one namespace need one each
   --lease-namespace NS    namespace of the Lease (default: the context's or the pod's namespace)
   --lease-duration S      seconds a leader's Lease lasts without renewal: the failover time (default 15)
   --metrics-port N        Prometheus /metrics, /healthz and /readyz on this port
@@ -35,6 +37,7 @@ export async function operator(argv: string[]): Promise<number> {
     "runner-image": { type: "string" },
     "allowed-images": { type: "string" },
     "leader-elect": { type: "boolean" },
+    "lease-name": { type: "string" },
     "lease-namespace": { type: "string" },
     "lease-duration": { type: "string" },
     "metrics-port": { type: "string" },
@@ -68,6 +71,7 @@ export async function operator(argv: string[]): Promise<number> {
     defaultImageJobTypes: runnerImage === undefined ? new Set(builtinRegistry().names()) : undefined,
     allowedImages: allowed,
     leaderElect: values["leader-elect"] ?? false,
+    leaseName: values["lease-name"],
     leaseNamespace: values["lease-namespace"],
     leaseDurationMs: leaseSeconds === undefined ? undefined : leaseSeconds * 1000,
     metricsPort,

@@ -97,6 +97,7 @@ describe.skipIf(helmSkip)("Helm chart charts/jobchain", () => {
     const args: string[] = c.args;
     expect(args[0]).toBe("operator");
     expect(args).toContain("--leader-elect");
+    expect(args[args.indexOf("--lease-name") + 1]).toBe("rel-jobchain-operator");
     expect(args[args.indexOf("--lease-namespace") + 1]).toBe(RELEASE_NS);
     expect(args[args.indexOf("--metrics-port") + 1]).toBe("9090");
     expect(args[args.indexOf("--nats") + 1]).toBe(`nats://rel-jobchain-nats.${RELEASE_NS}.svc.cluster.local:4222`);

@@ -2,9 +2,10 @@
 // default, kind with JOBCHAIN_E2E_CLUSTER=kind): `helm install --wait` of charts/jobchain with the locally built
 // images; the example pipeline in its own runner image (built as docs/jobs.md says) as a JobGraph from
 // `jobchain manifest`; JobTasks with `kubectl create` and `kubectl wait`; 1,000 tasks through `jobchain submit`
-// over the cluster's NATS; faults with counts (a runner pod deleted, the leading operator pod killed, the NATS pod
-// restarted: every task's result exactly once, every job executed exactly once); scale to zero and back;
-// `helm upgrade` to a new image tag under load; `helm uninstall` leaving only what the docs say.
+// over the cluster's NATS; faults with counts (a runner pod deleted, a runner process SIGKILLed, the leading
+// operator pod killed, the NATS pod restarted: every task's result exactly once, every job executed exactly once);
+// scale to zero and back; `helm upgrade` to a new image tag under load; `helm uninstall` leaving only what the
+// docs say.
 //
 // The tests run in order and share the installation. When one fails, the namespaces' pods, logs and events are
 // printed. Skipped, with the reason, where no such cluster can run here.
@@ -226,6 +227,19 @@ describe.skipIf(skip)("JobChain end to end on real pods", () => {
       const r = await run;
       expect(r.code, r.stderr.slice(-2000)).toBe(0);
       await expectExactlyOnce("pod", 400, r.lines);
+    }, 600_000);
+
+    it("a runner process killed with SIGKILL mid-run (the kubelet restarts its container)", async () => {
+      const run = submit(`${NS}_count`, countTasks("kill", 400, 100));
+      await waitFor("tasks in flight", async () => (await started("kill")) > 100 || undefined);
+      const victim = runnerPods("count")[0]!;
+      const restarts = (p: Obj) => (p.status.containerStatuses ?? []).reduce((n: number, c: { restartCount: number }) => n + c.restartCount, 0);
+      const before = restarts(victim);
+      expect(cluster.killPodProcesses(NS, victim.metadata.name).length).toBeGreaterThan(0);
+      const r = await run;
+      expect(r.code, r.stderr.slice(-2000)).toBe(0);
+      await expectExactlyOnce("kill", 400, r.lines);
+      await waitFor("the killed container restarted", () => restarts(json(["get", "pod", "-n", NS, victim.metadata.name])) > before);
     }, 600_000);
 
     it("the leading operator pod killed", async () => {

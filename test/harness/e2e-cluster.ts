@@ -13,6 +13,11 @@ export interface E2ECluster {
   serviceUrl(namespace: string, service: string, port: number, scheme: string): Promise<{ url: string; close(): Promise<void> }>;
   /** Storage for PVCs: ensures `count` PersistentVolumes of `size` exist with a class the chart can name. */
   ensureVolumes(count: number, size: string): Promise<{ storageClassName: string }>;
+  /**
+   * SIGKILLs the main process of every running container of a pod, as a crash would: the pod stays, and its
+   * kubelet restarts the containers. Resolves to the killed processes' host (or node container) PIDs.
+   */
+  killPodProcesses(namespace: string, pod: string): number[];
   /** Logs of the pods in `namespace`, its events and pod descriptions: printed when a test fails. */
   diagnostics(namespace: string): string;
   stop(): Promise<void>;

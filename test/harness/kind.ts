@@ -22,7 +22,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { E2ECluster } from "./e2e-cluster.ts";
 import { onProcessExit } from "./exit-hooks.ts";
-import { availableVolumes, clusterIpUrl, kubectlWith, namespaceDiagnostics } from "./node-e2e.ts";
+import { availableVolumes, clusterIpUrl, killPodProcesses, kubectlWith, namespaceDiagnostics } from "./node-e2e.ts";
 import { readSysctls, restoreSysctls } from "./node-host.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -302,6 +302,8 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
       }
       return { storageClassName: STORAGE_CLASS };
     },
+    killPodProcesses: (namespace, pod) =>
+      killPodProcesses((args) => docker(["exec", NODE_CONTAINER, "crictl", ...args]), (pid) => void docker(["exec", NODE_CONTAINER, "kill", "-KILL", String(pid)]), namespace, pod),
     diagnostics(namespace) {
       const node = sh("docker", ["exec", NODE_CONTAINER, "journalctl", "-u", "kubelet", "--no-pager", "-n", "60"], { env: kindEnv });
       return `${namespaceDiagnostics(k, namespace)}\n----- kubelet (last lines)\n${node.stdout}${node.stderr}`;

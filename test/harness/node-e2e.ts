@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { E2ECluster } from "./e2e-cluster.ts";
+import { must } from "./node-host.ts";
 import { NODE_NAME, startNode, type KubeNode } from "./node.ts";
 
 /** kubectl with a cluster's env; stdout, or an Error carrying stderr. */
@@ -58,6 +59,23 @@ export function clusterIpUrl(kubectl: (args: string[]) => string, namespace: str
   return { url: `${scheme}://${ip}:${port}`, close: async () => {} };
 }
 
+/**
+ * SIGKILLs the main process of each running container of a pod, found through the CRI (`crictl` as given: on the
+ * host, or in kind's node container); `kill` sends the signal in the same PID namespace crictl reports.
+ */
+export function killPodProcesses(crictl: (args: string[]) => string, kill: (pid: number) => void, namespace: string, pod: string): number[] {
+  const sandboxes = crictl(["pods", "-q", "--namespace", namespace, "--name", `^${pod}$`, "--state", "ready"]).split(/\s+/).filter(Boolean);
+  if (sandboxes.length !== 1) throw new Error(`pod ${namespace}/${pod}: ${sandboxes.length} ready sandboxes on the node`);
+  const containers = crictl(["ps", "-q", "--pod", sandboxes[0]!, "--state", "running"]).split(/\s+/).filter(Boolean);
+  if (containers.length === 0) throw new Error(`pod ${namespace}/${pod} has no running container`);
+  return containers.map((id) => {
+    const pid = Number((JSON.parse(crictl(["inspect", id])) as { info?: { pid?: number } }).info?.pid);
+    if (!Number.isInteger(pid) || pid <= 1) throw new Error(`container ${id} of ${namespace}/${pod}: no PID in crictl inspect`);
+    kill(pid);
+    return pid;
+  });
+}
+
 /** PersistentVolumes of `storageClassName` not bound yet. */
 export function availableVolumes(kubectl: (args: string[]) => string, storageClassName: string): number {
   const pvs = JSON.parse(kubectl(["get", "pv", "-o", "json"])) as { items: { spec: { storageClassName?: string }; status: { phase: string } }[] };
@@ -107,6 +125,11 @@ export async function startNodeE2ECluster(progress?: (line: string) => void): Pr
         free++;
       }
       return { storageClassName: "jobchain-local" };
+    },
+    killPodProcesses: (namespace, pod) => {
+      const crictl = (args: string[]) =>
+        must(path.join(node.binDir, "crictl"), ["--runtime-endpoint", `unix://${node.state().containerdSocket}`, ...args]);
+      return killPodProcesses(crictl, (pid) => process.kill(pid, "SIGKILL"), namespace, pod);
     },
     diagnostics: (namespace) => namespaceDiagnostics(k, namespace),
     stop: () => node.stop(),

@@ -103,7 +103,7 @@ describe.skipIf(skip)("operator faults", () => {
   }, 420_000);
 
   it("two operators with leader election: one acts; kill -9 of the leader hands over, nothing lost or run twice", async () => {
-    const args = ["--leader-elect", "--lease-namespace", ns, "--lease-duration", "4"];
+    const args = ["--leader-elect", "--lease-name", "faults-operator", "--lease-namespace", ns, "--lease-duration", "4"];
     const a = env.operatorProcess(args);
     const b = env.operatorProcess(args);
     procs.push(a, b);
@@ -111,7 +111,7 @@ describe.skipIf(skip)("operator faults", () => {
     const idOf = (p: Proc) => /started as (\S+)/.exec(p.stderr())![1]!;
     let holder = "";
     await until(async () => {
-      const lease = await env.kube.get<Obj & { spec?: { holderIdentity?: string } }>(COORDINATION.leases, ns, "jobchain-operator");
+      const lease = await env.kube.get<Obj & { spec?: { holderIdentity?: string } }>(COORDINATION.leases, ns, "faults-operator");
       holder = lease?.spec?.holderIdentity ?? "";
       return holder === idOf(a) || holder === idOf(b);
     }, 60_000, "a leader");
@@ -121,7 +121,7 @@ describe.skipIf(skip)("operator faults", () => {
     const [leader, standby] = holder === idOf(a) ? [a, b] : [b, a];
     await leader.kill("SIGKILL");
     await until(async () => {
-      const lease = await env.kube.get<Obj & { spec?: { holderIdentity?: string } }>(COORDINATION.leases, ns, "jobchain-operator");
+      const lease = await env.kube.get<Obj & { spec?: { holderIdentity?: string } }>(COORDINATION.leases, ns, "faults-operator");
       return lease?.spec?.holderIdentity === idOf(standby);
     }, 60_000, "the standby takes the lease");
     const more = await createTasks(env, "leader-after", 50, "leader");
