@@ -154,7 +154,8 @@ export function controlPlaneBuildDir(v: ControlPlaneVersions = controlPlaneVersi
   return path.join(cacheDir(), "controlplane", `k8s-${v.kubernetes}_etcd-${v.etcd}`);
 }
 
-function isExecutable(file: string): boolean {
+/** Whether `file` is a regular file with an execute bit. */
+export function isExecutable(file: string): boolean {
   try {
     const st = statSync(file);
     return st.isFile() && (st.mode & 0o111) !== 0;

@@ -2,10 +2,10 @@
 // throws with its stderr. Used by the chart tests (helm lint/template) and by the end-to-end suite (helm
 // install/upgrade/uninstall against a real cluster: pass its kubeconfig in `env` or `kubeconfig`).
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheDir } from "./controlplane.ts";
+import { cacheDir, isExecutable } from "./controlplane.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const VERSIONS_FILE = path.join(REPO_ROOT, "scripts/controlplane/versions.env");
@@ -35,15 +35,6 @@ export function helmBinary(): HelmBinary {
   const marker = path.join(root, "UNAVAILABLE");
   if (existsSync(marker)) return { available: false, reason: `no helm: ${readFileSync(marker, "utf8").trim()}` };
   return { available: false, reason: `no helm: helm ${helmVersion()} is not built in ${root} (run \`make helm\`)` };
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    const st = statSync(file);
-    return st.isFile() && (st.mode & 0o111) !== 0;
-  } catch {
-    return false;
-  }
 }
 
 export interface HelmOptions {

@@ -22,7 +22,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { E2ECluster } from "./e2e-cluster.ts";
 import { onProcessExit } from "./exit-hooks.ts";
-import { availableVolumes, clusterIpUrl, killPodProcesses, kubectlWith, namespaceDiagnostics } from "./node-e2e.ts";
+import { availableVolumes, clusterIpUrl, killPodProcesses, kubectlWith, localVolumeYaml, namespaceDiagnostics } from "./node-e2e.ts";
 import { readSysctls, restoreSysctls } from "./node-host.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -297,7 +297,7 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
         const volumeDir = `${VOLUMES_DIR}/${name}`;
         // Pods run as non-root users; a local volume has no fsGroup handling.
         docker(["exec", NODE_CONTAINER, "sh", "-c", `mkdir -p ${volumeDir} && chmod 1777 ${volumeDir}`]);
-        k(["apply", "-f", "-"], localVolumeYaml(name, volumeDir, size));
+        k(["apply", "-f", "-"], localVolumeYaml(name, volumeDir, size, STORAGE_CLASS, NODE_CONTAINER));
         free++;
       }
       return { storageClassName: STORAGE_CLASS };
@@ -334,21 +334,3 @@ const CLUSTER_ONLY_COREFILE = `.:53 {
 }
 `;
 
-/** A local PersistentVolume on the kind node, of the class the node image's default-storage.yaml names. */
-function localVolumeYaml(name: string, dir: string, size: string): string {
-  return `apiVersion: v1
-kind: PersistentVolume
-metadata: {name: ${name}}
-spec:
-  capacity: {storage: ${size}}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: ${STORAGE_CLASS}
-  local: {path: ${dir}}
-  nodeAffinity:
-    required:
-      nodeSelectorTerms:
-      - matchExpressions:
-        - {key: kubernetes.io/hostname, operator: In, values: [${NODE_CONTAINER}]}
-`;
-}

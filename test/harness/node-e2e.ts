@@ -82,8 +82,8 @@ export function availableVolumes(kubectl: (args: string[]) => string, storageCla
   return pvs.items.filter((pv) => pv.spec.storageClassName === storageClassName && pv.status.phase === "Available").length;
 }
 
-/** A local PersistentVolume on the node of the class `jobchain-local` (as node.ts makes its own). */
-function localVolumeYaml(name: string, dir: string, size: string): string {
+/** A local PersistentVolume of `storageClassName` in directory `dir` of the node `hostname`. */
+export function localVolumeYaml(name: string, dir: string, size: string, storageClassName: string, hostname: string): string {
   return `apiVersion: v1
 kind: PersistentVolume
 metadata: {name: ${name}}
@@ -91,13 +91,13 @@ spec:
   capacity: {storage: ${size}}
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
-  storageClassName: jobchain-local
+  storageClassName: ${storageClassName}
   local: {path: ${dir}}
   nodeAffinity:
     required:
       nodeSelectorTerms:
       - matchExpressions:
-        - {key: kubernetes.io/hostname, operator: In, values: [${NODE_NAME}]}
+        - {key: kubernetes.io/hostname, operator: In, values: [${hostname}]}
 `;
 }
 
@@ -121,7 +121,7 @@ export async function startNodeE2ECluster(progress?: (line: string) => void): Pr
         const dir = path.join(node.dir, "volumes", name);
         mkdirSync(dir, { recursive: true });
         chmodSync(dir, 0o1777); // pods run as non-root users; a local volume has no fsGroup handling
-        k(["apply", "-f", "-"], localVolumeYaml(name, dir, size));
+        k(["apply", "-f", "-"], localVolumeYaml(name, dir, size, "jobchain-local", NODE_NAME));
         free++;
       }
       return { storageClassName: "jobchain-local" };
