@@ -21,6 +21,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/k8s-module.sh"
 # shellcheck source=versions.env
 source "$HERE/versions.env"
+# shellcheck source=go-build.sh
+source "$HERE/go-build.sh"
 KUBERNETES_VERSION="${JOBCHAIN_KUBERNETES_VERSION:-$KUBERNETES_VERSION}"
 ETCD_VERSION="${JOBCHAIN_ETCD_VERSION:-$ETCD_VERSION}"
 CACHE_DIR="${JOBCHAIN_CACHE_DIR:-$HOME/.cache/jobchain}"
@@ -33,25 +35,8 @@ log() { echo "controlplane: $*" >&2; }
 
 built() { [[ -f "$ROOT/.built" && -x "$BIN/kube-apiserver" && -x "$BIN/etcd" ]]; }
 
-if [[ "${1:-}" == "--print" ]]; then
-  built && echo "$BIN"
-  exit 0
-fi
-if built; then
-  echo "$BIN"
-  exit 0
-fi
-
-mkdir -p "$ROOT"
-# One build at a time per version (parallel `make` runs, several checkouts sharing the cache).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$ROOT/.lock"
-  if ! flock -n 9; then
-    log "another build of $KEY is running; waiting for it"
-    flock 9
-  fi
-  if built; then echo "$BIN"; exit 0; fi
-fi
+reuse_or_print "${1:-}" "$BIN"
+build_lock "$ROOT/.lock" "$KEY" "$BIN"
 
 unavailable() {
   echo "$1" >"$ROOT/UNAVAILABLE"
@@ -61,17 +46,9 @@ unavailable() {
   exit 0
 }
 
-command -v go >/dev/null 2>&1 || unavailable "Go is not installed: kube-apiserver and etcd are built from source with Go >= $GO_MIN_VERSION"
-GO_VERSION="$(go env GOVERSION)"  # e.g. go1.26.8
-if ! printf '%s\n%s\n' "go$GO_MIN_VERSION" "$GO_VERSION" | sort -V -C; then
-  unavailable "$GO_VERSION is too old: building Kubernetes $KUBERNETES_VERSION needs Go >= $GO_MIN_VERSION"
-fi
+require_go "$GO_MIN_VERSION" "kube-apiserver and etcd are" "Kubernetes $KUBERNETES_VERSION"
 rm -f "$ROOT/UNAVAILABLE"
-
-export GOPATH="$ROOT/go/path" GOMODCACHE="$ROOT/go/path/pkg/mod" GOCACHE="$ROOT/go/cache"
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOWORK=off
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-# Modules only come through the proxy; keep the checksum database on (the default) for integrity.
+go_env "$ROOT/go"
 
 START=$SECONDS
 log "building kube-apiserver $KUBERNETES_VERSION and etcd $ETCD_VERSION with $GO_VERSION (-p $PARALLEL) into $ROOT"

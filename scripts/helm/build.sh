@@ -18,6 +18,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../controlplane/versions.env
 source "$HERE/../controlplane/versions.env"
+# shellcheck source=../controlplane/go-build.sh
+source "$HERE/../controlplane/go-build.sh"
 HELM_VERSION="${JOBCHAIN_HELM_VERSION:-$HELM_VERSION}"
 CACHE_DIR="${JOBCHAIN_CACHE_DIR:-$HOME/.cache/jobchain}"
 ROOT="$CACHE_DIR/helm/$HELM_VERSION"
@@ -30,25 +32,8 @@ log() { echo "helm: $*" >&2; }
 
 built() { [[ -f "$ROOT/.built" && -x "$BIN/helm" ]]; }
 
-if [[ "${1:-}" == "--print" ]]; then
-  built && echo "$BIN"
-  exit 0
-fi
-if built; then
-  echo "$BIN"
-  exit 0
-fi
-
-mkdir -p "$ROOT"
-# One build at a time per version (parallel `make` runs, several checkouts sharing the cache).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$ROOT/.lock"
-  if ! flock -n 9; then
-    log "another build of helm $HELM_VERSION is running; waiting for it"
-    flock 9
-  fi
-  if built; then echo "$BIN"; exit 0; fi
-fi
+reuse_or_print "${1:-}" "$BIN"
+build_lock "$ROOT/.lock" "helm $HELM_VERSION" "$BIN"
 
 unavailable() {
   echo "$1" >"$ROOT/UNAVAILABLE"
@@ -58,17 +43,9 @@ unavailable() {
   exit 0
 }
 
-command -v go >/dev/null 2>&1 || unavailable "Go is not installed: helm $HELM_VERSION is built from source with Go >= $HELM_GO_MIN_VERSION"
-GO_VERSION="$(go env GOVERSION)"  # e.g. go1.26.8
-if ! printf '%s\n%s\n' "go$HELM_GO_MIN_VERSION" "$GO_VERSION" | sort -V -C; then
-  unavailable "$GO_VERSION is too old: building helm $HELM_VERSION needs Go >= $HELM_GO_MIN_VERSION"
-fi
+require_go "$HELM_GO_MIN_VERSION" "helm $HELM_VERSION is" "helm $HELM_VERSION"
 rm -f "$ROOT/UNAVAILABLE"
-
-export GOPATH="$ROOT/go/path" GOMODCACHE="$ROOT/go/path/pkg/mod" GOCACHE="$ROOT/go/cache"
-export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0 GOWORK=off
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-# Modules only come through the proxy; keep the checksum database on (the default) for integrity.
+go_env "$ROOT/go" "-buildvcs=false -trimpath"
 
 START=$SECONDS
 log "building helm $HELM_VERSION with $GO_VERSION (-p $PARALLEL) into $ROOT"

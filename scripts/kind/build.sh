@@ -22,6 +22,8 @@ CP="$HERE/../controlplane"
 source "$CP/k8s-module.sh"
 # shellcheck source=../controlplane/versions.env
 source "$CP/versions.env"
+# shellcheck source=../controlplane/go-build.sh
+source "$CP/go-build.sh"
 KUBERNETES_VERSION="${JOBCHAIN_KUBERNETES_VERSION:-$KUBERNETES_VERSION}"
 ETCD_VERSION="${JOBCHAIN_ETCD_VERSION:-$ETCD_VERSION}"
 CACHE_DIR="${JOBCHAIN_CACHE_DIR:-$HOME/.cache/jobchain}"
@@ -37,16 +39,9 @@ built() {
     && -x "$BITS_ROOT/bin/coredns" ]]
 }
 
-if [[ "${1:-}" == "--print" ]]; then
-  built && echo "$KIND_ROOT/bin"
-  exit 0
-fi
-if built; then echo "$KIND_ROOT/bin"; exit 0; fi
-
+reuse_or_print "${1:-}" "$KIND_ROOT/bin"
 mkdir -p "$KIND_ROOT" "$BITS_ROOT"
-exec 9>"$CACHE_DIR/kind/.build.lock"
-flock -n 9 || { log "another kind build is running; waiting for it"; flock 9; }
-if built; then echo "$KIND_ROOT/bin"; exit 0; fi
+build_lock "$CACHE_DIR/kind/.build.lock" "kind" "$KIND_ROOT/bin"
 
 unavailable() {
   echo "$1" | tee "$KIND_ROOT/UNAVAILABLE" >"$BITS_ROOT/UNAVAILABLE"
@@ -54,16 +49,9 @@ unavailable() {
   log "to run \`make e2e-kind\`, install Go >= $GO_MIN_VERSION and run \`make kind\`"
   exit 0
 }
-command -v go >/dev/null 2>&1 || unavailable "Go is not installed: kind and kubeadm are built from source with Go >= $GO_MIN_VERSION"
-GO_VERSION="$(go env GOVERSION)"
-if ! printf '%s\n%s\n' "go$GO_MIN_VERSION" "$GO_VERSION" | sort -V -C; then
-  unavailable "$GO_VERSION is too old: building Kubernetes $KUBERNETES_VERSION needs Go >= $GO_MIN_VERSION"
-fi
+require_go "$GO_MIN_VERSION" "kind and kubeadm are" "Kubernetes $KUBERNETES_VERSION"
 rm -f "$KIND_ROOT/UNAVAILABLE" "$BITS_ROOT/UNAVAILABLE"
-
-export GOPATH="$GO_ROOT/path" GOMODCACHE="$GO_ROOT/path/pkg/mod" GOCACHE="$GO_ROOT/cache"
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOWORK=off
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
+go_env "$GO_ROOT"
 
 START=$SECONDS
 TMP_BIN="$CACHE_DIR/kind/bin.tmp.$$"

@@ -21,6 +21,8 @@ CP="$HERE/../controlplane"
 source "$CP/k8s-module.sh"
 # shellcheck source=../controlplane/versions.env
 source "$CP/versions.env"
+# shellcheck source=../controlplane/go-build.sh
+source "$CP/go-build.sh"
 KUBERNETES_VERSION="${JOBCHAIN_KUBERNETES_VERSION:-$KUBERNETES_VERSION}"
 ETCD_VERSION="${JOBCHAIN_ETCD_VERSION:-$ETCD_VERSION}"
 CACHE_DIR="${JOBCHAIN_CACHE_DIR:-$HOME/.cache/jobchain}"
@@ -39,22 +41,8 @@ built() {
   for c in "${COMPONENTS[@]}"; do [[ -x "$BIN/$c" ]] || return 1; done
 }
 
-if [[ "${1:-}" == "--print" ]]; then
-  built && echo "$BIN"
-  exit 0
-fi
-if built; then
-  echo "$BIN"
-  exit 0
-fi
-
-mkdir -p "$ROOT"
-exec 9>"$ROOT/.lock"
-if ! flock -n 9; then
-  log "another build of $KEY is running; waiting for it"
-  flock 9
-fi
-if built; then echo "$BIN"; exit 0; fi
+reuse_or_print "${1:-}" "$BIN"
+build_lock "$ROOT/.lock" "$KEY" "$BIN"
 
 unavailable() {
   echo "$1" >"$ROOT/UNAVAILABLE"
@@ -62,16 +50,9 @@ unavailable() {
   log "the node tests will be reported as skipped; to run them, install Go >= $GO_MIN_VERSION and run \`make node-components\`"
   exit 0
 }
-command -v go >/dev/null 2>&1 || unavailable "Go is not installed: the node components are built from source with Go >= $GO_MIN_VERSION"
-GO_VERSION="$(go env GOVERSION)"
-if ! printf '%s\n%s\n' "go$GO_MIN_VERSION" "$GO_VERSION" | sort -V -C; then
-  unavailable "$GO_VERSION is too old: building Kubernetes $KUBERNETES_VERSION needs Go >= $GO_MIN_VERSION"
-fi
+require_go "$GO_MIN_VERSION" "the node components are" "Kubernetes $KUBERNETES_VERSION"
 rm -f "$ROOT/UNAVAILABLE"
-
-export GOPATH="$GO_ROOT/path" GOMODCACHE="$GO_ROOT/path/pkg/mod" GOCACHE="$GO_ROOT/cache"
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOWORK=off
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
+go_env "$GO_ROOT"
 
 START=$SECONDS
 mkdir -p "$BIN"
