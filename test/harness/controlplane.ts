@@ -132,13 +132,19 @@ export interface ControlPlane {
 
 // ---- versions and binaries -----------------------------------------------------------------------------------
 
-/** The pinned versions from scripts/controlplane/versions.env (overridable like build.sh does). */
-export function controlPlaneVersions(): ControlPlaneVersions {
+/** Every `NAME=value` of scripts/controlplane/versions.env, the pins the build scripts source. */
+export function pinnedVersions(): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const line of readFileSync(VERSIONS_FILE, "utf8").split("\n")) {
     const m = /^([A-Z_]+)=(\S*)\s*$/.exec(line);
     if (m?.[1] !== undefined && m[2] !== undefined) vars[m[1]] = m[2];
   }
+  return vars;
+}
+
+/** The pinned versions from scripts/controlplane/versions.env (overridable like build.sh does). */
+export function controlPlaneVersions(): ControlPlaneVersions {
+  const vars = pinnedVersions();
   const kubernetes = process.env.JOBCHAIN_KUBERNETES_VERSION || vars.KUBERNETES_VERSION;
   const etcd = process.env.JOBCHAIN_ETCD_VERSION || vars.ETCD_VERSION;
   if (!kubernetes || !etcd) throw new Error(`${VERSIONS_FILE}: KUBERNETES_VERSION and ETCD_VERSION are required`);

@@ -5,17 +5,16 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheDir, isExecutable } from "./controlplane.ts";
+import { cacheDir, isExecutable, pinnedVersions } from "./controlplane.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const VERSIONS_FILE = path.join(REPO_ROOT, "scripts/controlplane/versions.env");
 
 /** HELM_VERSION of scripts/controlplane/versions.env, or $JOBCHAIN_HELM_VERSION. */
 export function helmVersion(): string {
   if (process.env.JOBCHAIN_HELM_VERSION) return process.env.JOBCHAIN_HELM_VERSION;
-  const m = /^HELM_VERSION=(\S+)\s*$/m.exec(readFileSync(VERSIONS_FILE, "utf8"));
-  if (!m?.[1]) throw new Error(`${VERSIONS_FILE}: HELM_VERSION is missing`);
-  return m[1];
+  const version = pinnedVersions().HELM_VERSION;
+  if (!version) throw new Error("scripts/controlplane/versions.env: HELM_VERSION is missing");
+  return version;
 }
 
 export type HelmBinary = { available: true; path: string } | { available: false; reason: string };

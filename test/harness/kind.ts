@@ -21,9 +21,11 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { E2ECluster } from "./e2e-cluster.ts";
+import { cacheDir, pinnedVersions } from "./controlplane.ts";
 import { onProcessExit } from "./exit-hooks.ts";
 import { availableVolumes, clusterIpUrl, killPodProcesses, kubectlWith, localVolumeYaml, namespaceDiagnostics } from "./node-e2e.ts";
 import { readSysctls, restoreSysctls } from "./node-host.ts";
+import { nodeComponentsDir } from "./node.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CLUSTER_NAME = "jobchain-e2e";
@@ -33,19 +35,6 @@ const POD_SUBNET = "10.244.0.0/16";
 const SERVICE_SUBNET = "10.96.0.0/16";
 const STORAGE_CLASS = "standard";
 const VOLUMES_DIR = "/var/local-volumes";
-
-function cacheDir(): string {
-  return process.env.JOBCHAIN_CACHE_DIR ?? path.join(os.homedir(), ".cache", "jobchain");
-}
-
-function versions(): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of readFileSync(path.join(REPO_ROOT, "scripts/controlplane/versions.env"), "utf8").split("\n")) {
-    const m = /^([A-Z_]+)=(\S*)\s*$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) vars[m[1]] = m[2];
-  }
-  return vars;
-}
 
 function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}) {
   const r = spawnSync(cmd, args, {
@@ -66,7 +55,7 @@ function must(cmd: string, args: string[], opts: Parameters<typeof sh>[2] = {}):
 
 /** The kind binary (scripts/kind/build.sh), or why there is none. */
 export function kindBinary(): { path: string } | { reason: string } {
-  const v = versions();
+  const v = pinnedVersions();
   const root = path.join(cacheDir(), "kind", v.KIND_VERSION ?? "");
   const marker = path.join(root, "UNAVAILABLE");
   if (existsSync(marker)) return { reason: `kind is not built: ${readFileSync(marker, "utf8").trim()}` };
@@ -91,7 +80,7 @@ export function kindSkipReason(): string | undefined {
 
 /** kind's cluster configuration: one node; kubeadm patches for this machine (cgroup v1) and the local images. */
 function clusterConfig(local: boolean): string {
-  const v = versions();
+  const v = pinnedVersions();
   const patches = [
     // Kubernetes 1.35's kubelet refuses cgroup v1 unless told otherwise; harmless on cgroup v2.
     "kind: KubeletConfiguration\nfailCgroupV1: false",
@@ -183,7 +172,6 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
   const skip = kindSkipReason();
   if (skip) throw new Error(`no kind cluster here: ${skip}`);
   const kind = (kindBinary() as { path: string }).path;
-  const v = versions();
   const pulled = process.env.JOBCHAIN_KIND_NODE_IMAGE;
   const local = !pulled;
   const dir = mkdtempSync(path.join(os.tmpdir(), "jobchain-kind-"));
@@ -233,6 +221,11 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
     restoreSysctls(sysctlsBefore);
   });
 
+  const kubectl = path.join(nodeComponentsDir(), "bin", "kubectl");
+  const kubectlBin = existsSync(kubectl) ? kubectl : "kubectl";
+  const env = { KUBECONFIG: kubeconfigPath };
+  const k = (args: string[], input?: string, timeoutMs?: number) => kubectlWith(kubectlBin, env, args, input, timeoutMs);
+
   try {
     // A cluster of this name left by a killed run of the machine's engine (the private one starts empty).
     sh(kind, ["delete", "cluster", "--name", CLUSTER_NAME], { env: kindEnv });
@@ -250,29 +243,20 @@ export async function startKindE2ECluster(progress?: (line: string) => void): Pr
     const nodeIP = docker(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", NODE_CONTAINER]).trim();
     must("ip", ["route", "replace", SERVICE_SUBNET, "via", nodeIP]);
     route = SERVICE_SUBNET;
+    if (local) {
+      // kubeadm's Corefile forwards other names to the node's resolv.conf, which on a machine without an upstream
+      // resolver points back at a loopback address: CoreDNS's loop plugin then stops it. Without a registry there is
+      // nothing outside the cluster to resolve, so the local cluster answers cluster names only, as the node does.
+      say("kind: CoreDNS answers cluster names only");
+      k(["-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", JSON.stringify({ data: { Corefile: CLUSTER_ONLY_COREFILE } })]);
+      k(["-n", "kube-system", "rollout", "restart", "deployment/coredns"]);
+      k(["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=180s"], undefined, 200_000);
+    }
   } catch (e) {
     await stop().catch(() => {});
     throw e;
   }
 
-  const kubectl = path.join(cacheDir(), "node", `k8s-${v.KUBERNETES_VERSION}_coredns-${v.COREDNS_VERSION}_crictl-${v.CRICTL_VERSION}`, "bin", "kubectl");
-  const kubectlBin = existsSync(kubectl) ? kubectl : "kubectl";
-  const env = { KUBECONFIG: kubeconfigPath };
-  const k = (args: string[], input?: string, timeoutMs?: number) => kubectlWith(kubectlBin, env, args, input, timeoutMs);
-  if (local) {
-    // kubeadm's Corefile forwards other names to the node's resolv.conf, which on a machine without an upstream
-    // resolver points back at a loopback address: CoreDNS's loop plugin then stops it. Without a registry there is
-    // nothing outside the cluster to resolve, so the local cluster answers cluster names only, as the node does.
-    try {
-      say("kind: CoreDNS answers cluster names only");
-      k(["-n", "kube-system", "patch", "configmap", "coredns", "--type", "merge", "-p", JSON.stringify({ data: { Corefile: CLUSTER_ONLY_COREFILE } })]);
-      k(["-n", "kube-system", "rollout", "restart", "deployment/coredns"]);
-      k(["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=180s"], undefined, 200_000);
-    } catch (e) {
-      await stop().catch(() => {});
-      throw e;
-    }
-  }
   let volumes = 0;
   const startupMs = Date.now() - t0;
   say(`kind: cluster ${CLUSTER_NAME} Ready in ${(startupMs / 1000).toFixed(1)} s`);

@@ -20,7 +20,6 @@ import dgram from "node:dgram";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { onProcessExit } from "./exit-hooks.ts";
 import {
   alive,
@@ -31,6 +30,7 @@ import {
   freePorts,
   issueCertificate,
   killGroup,
+  pinnedVersions,
   sleep,
   startControlPlane,
   startProcess,
@@ -72,7 +72,6 @@ import {
 
 export { NODE_NAME, NODE_NETWORK } from "./node-config.ts";
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const NODE_STATE_DIR = "/run/jobchain-node";
 const STATE_FILE = path.join(NODE_STATE_DIR, "state.json");
 const COMPONENTS = ["kubelet", "kube-proxy", "kube-controller-manager", "kube-scheduler", "kubectl", "coredns", "crictl"] as const;
@@ -137,11 +136,7 @@ export function nodeComponentsDir(): string {
 }
 
 function readVersions(): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of readFileSync(path.join(REPO_ROOT, "scripts/controlplane/versions.env"), "utf8").split("\n")) {
-    const m = /^([A-Z_]+)=(\S*)\s*$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) vars[m[1]] = m[2];
-  }
+  const vars = pinnedVersions();
   if (process.env.JOBCHAIN_KUBERNETES_VERSION) vars.KUBERNETES_VERSION = process.env.JOBCHAIN_KUBERNETES_VERSION;
   return vars;
 }
